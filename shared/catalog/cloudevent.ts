@@ -1,0 +1,83 @@
+import { randomUUID } from "node:crypto";
+import { z } from "zod";
+
+/**
+ * An event definition: where it travels, what it is called, what it carries.
+ * One value is used to publish and to consume, so handler types come from the schema.
+ */
+export interface EventDef<TType extends string = string, TSchema extends z.ZodType = z.ZodType> {
+  readonly topic: string;
+  readonly type: TType;
+  readonly schema: TSchema;
+}
+
+export const defineEvent = <const TType extends string, TSchema extends z.ZodType>(def: {
+  topic: string;
+  type: TType;
+  schema: TSchema;
+}): EventDef<TType, TSchema> => Object.freeze({ ...def });
+
+export type EventData<E extends EventDef> = z.output<E["schema"]>;
+
+/**
+ * The CloudEvents 1.0 envelope as it travels on Kafka. `subject` is the
+ * partition key (the task id); `correlationid`/`causationid` are extension
+ * attributes (CloudEvents allows only lowercase alphanumerics in their names).
+ * Dapr adds its own attributes on delivery (topic, pubsubname, traceparent…),
+ * which pass through untouched.
+ */
+export const CloudEventEnvelope = z.looseObject({
+  specversion: z.literal("1.0"),
+  id: z.string().min(1),
+  source: z.string().min(1),
+  type: z.string().min(1),
+  subject: z.string().min(1).optional(),
+  time: z.string().optional(),
+  datacontenttype: z.string().optional(),
+  correlationid: z.string().min(1).optional(),
+  causationid: z.string().min(1).optional(),
+  data: z.unknown(),
+});
+export type CloudEventEnvelope = z.infer<typeof CloudEventEnvelope>;
+
+/** A delivered event after its data passed the definition's schema. */
+export interface CloudEvent<TData> {
+  id: string;
+  source: string;
+  type: string;
+  subject: string | undefined;
+  time: string | undefined;
+  correlationId: string;
+  causationId: string | undefined;
+  data: TData;
+}
+
+export interface EnvelopeInput<E extends EventDef> {
+  event: E;
+  data: EventData<E>;
+  /** The partition key: the task id for every task event. */
+  subject: string;
+  source: string;
+  id?: string;
+  time?: string;
+  correlationId?: string;
+  causationId?: string;
+}
+
+/** Builds the envelope for publishing; validates data so nothing malformed leaves the producer. */
+export const envelope = <E extends EventDef>(input: EnvelopeInput<E>): CloudEventEnvelope => {
+  const data = input.event.schema.parse(input.data);
+  const id = input.id ?? randomUUID();
+  return {
+    specversion: "1.0",
+    id,
+    source: input.source,
+    type: input.event.type,
+    subject: input.subject,
+    time: input.time ?? new Date().toISOString(),
+    datacontenttype: "application/json",
+    correlationid: input.correlationId ?? id,
+    ...(input.causationId ? { causationid: input.causationId } : {}),
+    data,
+  };
+};

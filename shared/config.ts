@@ -1,0 +1,36 @@
+import { z } from "zod";
+
+/** Parses configuration once at start-up; a bad value stops the process with every problem named. */
+export const parseConfig = <S extends z.ZodType>(
+  schema: S,
+  env: Record<string, string | undefined> = process.env,
+): z.output<S> => {
+  const result = schema.safeParse(env);
+  if (result.success) return result.data;
+  const problems = result.error.issues
+    .map((issue) => `  ${issue.path.join(".") || "(root)"}: ${issue.message}`)
+    .join("\n");
+  throw new ConfigError(`invalid configuration:\n${problems}`);
+};
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+const port = z.coerce.number().int().min(1).max(65535);
+
+/** What every function reads from its environment. */
+export const HostConfig = z.object({
+  APP_PORT: port.default(3000),
+  /** 0.0.0.0 in a pod (probes come from the kubelet); loopback is enough locally. */
+  APP_HOST: z.string().min(1).default("127.0.0.1"),
+  DAPR_HOST: z.string().min(1).default("127.0.0.1"),
+  DAPR_HTTP_PORT: port.default(3500),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /**
+   * Deliveries of one event before the host dead-letters it with the reason.
+   * Keep it below the resiliency policy's inbound maxRetries + 1, which is only the backstop.
+   */
+  DELIVERY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(4),
+});
+export type HostConfig = z.output<typeof HostConfig>;

@@ -1,0 +1,69 @@
+import { createHash } from "node:crypto";
+import type { FastifyInstance } from "fastify";
+import { envelope, type CloudEvent, type EventData, type EventDef } from "../catalog/cloudevent.ts";
+import type { Logger } from "../logger.ts";
+import type { Publisher } from "./publisher.ts";
+
+/** What a handler may use besides the event: no HTTP, no Dapr types. */
+export interface HandlerContext {
+  log: Logger;
+  /**
+   * Publishes an event caused by the one being handled: same correlation id,
+   * causation id = the handled event's id, and an id derived from both, so a
+   * redelivered event re-publishes the same id and downstream dedupes it.
+   */
+  publish<E extends EventDef>(event: E, data: EventData<E>, opts: { subject: string }): Promise<void>;
+}
+
+export interface Consumer<E extends EventDef = EventDef> {
+  readonly event: E;
+  handle(event: CloudEvent<EventData<E>>, ctx: HandlerContext): Promise<void>;
+}
+
+export const defineConsumer = <E extends EventDef>(consumer: Consumer<E>): Consumer<E> => consumer;
+
+export interface BulkOptions {
+  maxMessagesCount: number;
+  maxAwaitDurationMs: number;
+}
+
+export interface FunctionDef {
+  /** The service name: Dapr app-id, consumer group, dead-letter topic owner, `service` in logs. */
+  readonly name: string;
+  readonly consumers: readonly Consumer<any>[];
+  /** HTTP routes of the function besides the Dapr contract (task-api's API, job callbacks). */
+  readonly routes?: (app: FastifyInstance) => void | Promise<void>;
+  /** Bulk subscribe for every topic of this function; off unless set. */
+  readonly bulk?: BulkOptions;
+}
+
+export const defineFunction = (def: FunctionDef): FunctionDef => def;
+
+/** Deterministic UUID-shaped id for an event derived from another. */
+export const derivedEventId = (causationId: string, type: string, subject: string): string => {
+  const h = createHash("sha256").update(`${causationId}\n${type}\n${subject}`).digest("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+};
+
+export const handlerContext = (
+  service: string,
+  cause: CloudEvent<unknown>,
+  publisher: Publisher,
+  log: Logger,
+): HandlerContext => ({
+  log,
+  async publish(event, data, { subject }) {
+    await publisher.publish(
+      event.topic,
+      envelope({
+        event,
+        data,
+        subject,
+        source: service,
+        id: derivedEventId(cause.id, event.type, subject),
+        correlationId: cause.correlationId,
+        causationId: cause.id,
+      }),
+    );
+  },
+});

@@ -1,0 +1,170 @@
+import { createHash } from "node:crypto";
+import type { z } from "zod";
+import { CloudEventEnvelope, type CloudEvent } from "../catalog/cloudevent.ts";
+import { DEAD_LETTER_TYPE, type DeadLetterKind, type DeadLetterRecord } from "../catalog/dead-letter.ts";
+import { deadLetterTopicOf } from "../catalog/names.ts";
+import type { Logger } from "../logger.ts";
+import { handlerContext, derivedEventId, type Consumer, type FunctionDef } from "./define.ts";
+import { describeError, PermanentError } from "./errors.ts";
+import type { Publisher } from "./publisher.ts";
+
+/** The statuses of Dapr's app contract this host answers with. */
+export type DaprStatus = "SUCCESS" | "RETRY";
+
+export interface DispatchDeps {
+  publisher: Publisher;
+  log: Logger;
+  /** Deliveries of one event before it is dead-lettered as retries-exhausted. */
+  maxAttempts: number;
+}
+
+/**
+ * The one place that maps what happened to an event onto a Dapr status:
+ *   handled                          → SUCCESS
+ *   not addressed to this function   → SUCCESS (nothing to do)
+ *   unreadable envelope / bad data   → dead-letter at once, then SUCCESS
+ *   PermanentError                   → dead-letter with its reason, then SUCCESS
+ *   other error                      → RETRY, until maxAttempts: then dead-letter, SUCCESS
+ *   dead-letter publish fails        → RETRY (the event is never dropped unrecorded)
+ */
+export class Dispatcher {
+  private readonly routes = new Map<string, Map<string, Consumer[]>>();
+  private readonly attempts = new AttemptCounter(10_000);
+
+  constructor(
+    private readonly fn: FunctionDef,
+    private readonly deps: DispatchDeps,
+  ) {
+    for (const consumer of fn.consumers) {
+      const byType = this.routes.get(consumer.event.topic) ?? new Map<string, Consumer[]>();
+      byType.set(consumer.event.type, [...(byType.get(consumer.event.type) ?? []), consumer]);
+      this.routes.set(consumer.event.topic, byType);
+    }
+  }
+
+  get topics(): string[] {
+    return [...this.routes.keys()];
+  }
+
+  get deadLetterTopic(): string {
+    return deadLetterTopicOf(this.fn.name);
+  }
+
+  async deliver(topic: string, raw: unknown): Promise<DaprStatus> {
+    const parsed = CloudEventEnvelope.safeParse(raw);
+    if (!parsed.success) {
+      return this.deadLetter(topic, raw, "invalid-envelope", issuesOf(parsed.error), 1);
+    }
+    const ce = parsed.data;
+    const consumers = this.routes.get(topic)?.get(ce.type);
+    const log = this.deps.log.child({ eventId: ce.id, type: ce.type, correlationId: ce.correlationid ?? ce.id });
+    if (!consumers) {
+      log.debug({ topic }, "event type not handled here");
+      return "SUCCESS";
+    }
+
+    const key = `${topic}/${ce.id}`;
+    const attempt = this.attempts.next(key);
+    try {
+      for (const consumer of consumers) {
+        const data = consumer.event.schema.safeParse(ce.data);
+        if (!data.success) {
+          this.attempts.forget(key);
+          return this.deadLetter(topic, raw, "invalid-data", issuesOf(data.error), attempt, log);
+        }
+        const event: CloudEvent<unknown> = {
+          id: ce.id,
+          source: ce.source,
+          type: ce.type,
+          subject: ce.subject,
+          time: ce.time,
+          correlationId: ce.correlationid ?? ce.id,
+          causationId: ce.causationid,
+          data: data.data,
+        };
+        await consumer.handle(event, handlerContext(this.fn.name, event, this.deps.publisher, log));
+      }
+      this.attempts.forget(key);
+      return "SUCCESS";
+    } catch (err) {
+      if (err instanceof PermanentError) {
+        this.attempts.forget(key);
+        return this.deadLetter(topic, raw, "permanent", err.message, attempt, log);
+      }
+      if (attempt >= this.deps.maxAttempts) {
+        this.attempts.forget(key);
+        return this.deadLetter(topic, raw, "retries-exhausted", describeError(err), attempt, log);
+      }
+      log.warn({ err, attempt, maxAttempts: this.deps.maxAttempts }, "handler failed; will retry");
+      return "RETRY";
+    }
+  }
+
+  private async deadLetter(
+    topic: string,
+    raw: unknown,
+    kind: DeadLetterKind,
+    reason: string,
+    attempts: number,
+    log: Logger = this.deps.log,
+  ): Promise<DaprStatus> {
+    const original = CloudEventEnvelope.safeParse(raw);
+    const originalId = original.success ? original.data.id : hashOf(raw);
+    const subject = original.success ? (original.data.subject ?? originalId) : originalId;
+    const record: DeadLetterRecord = {
+      service: this.fn.name,
+      topic,
+      kind,
+      reason,
+      attempts,
+      deadLetteredAt: new Date().toISOString(),
+      event: raw,
+    };
+    try {
+      await this.deps.publisher.publish(this.deadLetterTopic, {
+        specversion: "1.0",
+        id: derivedEventId(originalId, DEAD_LETTER_TYPE, this.fn.name),
+        source: this.fn.name,
+        type: DEAD_LETTER_TYPE,
+        subject,
+        time: record.deadLetteredAt,
+        datacontenttype: "application/json",
+        correlationid: original.success ? (original.data.correlationid ?? originalId) : originalId,
+        causationid: originalId,
+        data: record,
+      });
+    } catch (err) {
+      log.error({ err, kind, reason }, "dead-letter publish failed; will retry the event");
+      return "RETRY";
+    }
+    log.error({ kind, reason, attempts, deadLetterTopic: this.deadLetterTopic }, "event dead-lettered");
+    return "SUCCESS";
+  }
+}
+
+/** Counts deliveries per event, bounded: the oldest entries go first. */
+class AttemptCounter {
+  private readonly counts = new Map<string, number>();
+  constructor(private readonly capacity: number) {}
+
+  next(key: string): number {
+    const n = (this.counts.get(key) ?? 0) + 1;
+    this.counts.delete(key);
+    this.counts.set(key, n);
+    if (this.counts.size > this.capacity) {
+      const oldest = this.counts.keys().next().value;
+      if (oldest !== undefined) this.counts.delete(oldest);
+    }
+    return n;
+  }
+
+  forget(key: string): void {
+    this.counts.delete(key);
+  }
+}
+
+const issuesOf = (error: z.ZodError): string =>
+  error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+
+const hashOf = (raw: unknown): string =>
+  createHash("sha256").update(JSON.stringify(raw) ?? String(raw)).digest("hex").slice(0, 32);

@@ -1,0 +1,26 @@
+/**
+ * A failure that retrying cannot fix (a business rule rejects the event, a
+ * referenced thing is gone for good). The host dead-letters the event with the
+ * reason at once. Any other thrown error is treated as transient and retried.
+ */
+export class PermanentError extends Error {
+  override readonly name = "PermanentError";
+}
+
+export const permanent = (reason: string): PermanentError => new PermanentError(reason);
+
+/** Raised when the sidecar refuses or cannot take a publish after bounded retries. */
+export class PublishError extends Error {
+  override readonly name = "PublishError";
+  constructor(
+    message: string,
+    readonly topic: string,
+    readonly eventId: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export const describeError = (err: unknown): string =>
+  err instanceof Error ? `${err.name}: ${err.message}` : String(err);

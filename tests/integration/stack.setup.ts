@@ -1,0 +1,27 @@
+import { join } from "node:path";
+import "vitest";
+import type { TestProject } from "vitest/node";
+import { repoRoot } from "../../tools/stack/paths.ts";
+import { startStack, type StackInfo } from "../../tools/stack/stack.ts";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    stack: StackInfo;
+  }
+}
+
+/**
+ * The real stack, once per test run, on free ports and its own data directory
+ * (so `npm run dev` can run beside it). Logs stay in .data/test/logs after the run.
+ */
+export default async function setup(project: TestProject) {
+  const dataDir = join(repoRoot, ".data/test");
+  const started = Date.now();
+  const stack = await startStack({ dataDir, ports: "free", fresh: true, log: (l) => console.log(`[stack] ${l}`) });
+  console.log(`[stack] ready in ${((Date.now() - started) / 1000).toFixed(1)} s; logs in ${stack.logDir}`);
+  const { stop, ...info } = stack;
+  project.provide("stack", info);
+  return async () => {
+    await stop();
+  };
+}

@@ -1,0 +1,134 @@
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { repoRoot } from "./paths.ts";
+import { freePort, httpOk, startProcess, waitUntil, type ManagedProcess } from "./process.ts";
+
+const LOCAL = join(repoRoot, "dapr/local");
+
+/**
+ * Writes dapr/local (resources + config) into `dir` with its {{NAME}} values
+ * filled in; an unknown placeholder is an error, not an empty string.
+ */
+export const renderDaprResources = (
+  dir: string,
+  values: Record<string, string>,
+): { resourcesPath: string; configFile: string } => {
+  const fill = (file: string) =>
+    readFileSync(file, "utf8").replace(/\{\{([A-Z_]+)\}\}/g, (_, name: string) => {
+      const value = values[name];
+      if (value === undefined) throw new Error(`${file}: no value for {{${name}}}`);
+      return value;
+    });
+  const resourcesPath = join(dir, "resources");
+  mkdirSync(resourcesPath, { recursive: true });
+  for (const f of readdirSync(join(LOCAL, "resources")).filter((f) => f.endsWith(".yaml"))) {
+    writeFileSync(join(resourcesPath, f), fill(join(LOCAL, "resources", f)));
+  }
+  const configFile = join(dir, "config.yaml");
+  writeFileSync(configFile, fill(join(LOCAL, "config.yaml")));
+  return { resourcesPath, configFile };
+};
+
+export interface SchedulerOptions {
+  binary: string;
+  dataDir: string;
+  logFile: string;
+  pidDir: string;
+  port: number;
+}
+
+/** The Dapr scheduler (backs the Jobs API), with its embedded etcd on free loopback ports. */
+export const startScheduler = async (opts: SchedulerOptions): Promise<{ address: string; process: ManagedProcess }> => {
+  const [healthPort, metricsPort, etcdClientPort, etcdPeerPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const process = startProcess({
+    name: "scheduler",
+    command: opts.binary,
+    args: [
+      "--mode", "standalone",
+      "--listen-address", "127.0.0.1",
+      "--port", String(opts.port),
+      "--override-broadcast-host-port", `127.0.0.1:${opts.port}`,
+      "--healthz-listen-address", "127.0.0.1",
+      "--healthz-port", String(healthPort),
+      "--metrics-listen-address", "127.0.0.1",
+      "--metrics-port", String(metricsPort),
+      "--etcd-data-dir", opts.dataDir,
+      "--etcd-client-listen-address", "127.0.0.1",
+      "--etcd-client-port", String(etcdClientPort),
+      "--etcd-initial-cluster", `dapr-scheduler-server-0=http://127.0.0.1:${etcdPeerPort}`,
+      "--log-level", "warn",
+    ],
+    logFile: opts.logFile,
+    pidDir: opts.pidDir,
+  });
+  await waitUntil("the Dapr scheduler", httpOk(`http://127.0.0.1:${healthPort}/healthz`), { process, timeoutMs: 60_000 });
+  return { address: `127.0.0.1:${opts.port}`, process };
+};
+
+export interface SidecarOptions {
+  binary: string;
+  appId: string;
+  appPort: number;
+  resourcesPath: string;
+  configFile: string;
+  schedulerAddress: string;
+  logFile: string;
+  pidDir: string;
+  httpPort?: number;
+  logLevel?: string;
+}
+
+export interface Sidecar {
+  appId: string;
+  httpPort: number;
+  grpcPort: number;
+  metricsPort: number;
+  process: ManagedProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * One daprd for one app. Resolves once the sidecar has loaded its components
+ * and reached the app (its full health check passes), so subscriptions are live.
+ */
+export const startSidecar = async (opts: SidecarOptions): Promise<Sidecar> => {
+  const [httpPort, grpcPort, internalGrpcPort, metricsPort] = await Promise.all([
+    opts.httpPort ?? freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
+  const process = startProcess({
+    name: `daprd-${opts.appId}`,
+    command: opts.binary,
+    args: [
+      "--mode", "standalone",
+      "--app-id", opts.appId,
+      "--app-port", String(opts.appPort),
+      "--app-protocol", "http",
+      "--app-channel-address", "127.0.0.1",
+      "--dapr-listen-addresses", "127.0.0.1",
+      "--dapr-http-port", String(httpPort),
+      "--dapr-grpc-port", String(grpcPort),
+      "--dapr-internal-grpc-port", String(internalGrpcPort),
+      "--metrics-listen-address", "127.0.0.1",
+      "--metrics-port", String(metricsPort),
+      "--resources-path", opts.resourcesPath,
+      "--config", opts.configFile,
+      "--scheduler-host-address", opts.schedulerAddress,
+      "--placement-host-address", "",
+      "--enable-app-health-check",
+      "--app-health-check-path", "/healthz",
+      "--app-health-probe-interval", "1",
+      "--dapr-graceful-shutdown-seconds", "5",
+      "--log-level", opts.logLevel ?? "info",
+    ],
+    logFile: opts.logFile,
+    pidDir: opts.pidDir,
+  });
+  await waitUntil(`daprd for ${opts.appId}`, httpOk(`http://127.0.0.1:${httpPort}/v1.0/healthz`), {
+    process,
+    timeoutMs: 60_000,
+  });
+  return { appId: opts.appId, httpPort, grpcPort, metricsPort, process, stop: () => process.stop() };
+};

@@ -1,0 +1,71 @@
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Sidecar } from "./dapr.ts";
+import { repoRoot } from "./paths.ts";
+import { freePort, httpOk, startProcess, waitUntil, type ManagedProcess } from "./process.ts";
+import { sidecarFor, type StackInfo } from "./stack.ts";
+
+/** Every function of the project: a folder under functions/ with a main.ts. Its folder name is its app-id. */
+export const discoverFunctions = (): string[] => {
+  const dir = join(repoRoot, "functions");
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(join(dir, d.name, "main.ts")))
+    .map((d) => d.name)
+    .sort();
+};
+
+export interface RunningFunction {
+  name: string;
+  appPort: number;
+  app: ManagedProcess;
+  sidecar: Sidecar;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs functions/<name>/main.ts as its own process next to its own daprd, the
+ * way it runs in a pod: the app on APP_PORT, the sidecar's HTTP API on DAPR_HTTP_PORT.
+ */
+export const startFunction = async (
+  stack: StackInfo,
+  name: string,
+  opts: { appPort?: number; env?: Record<string, string> } = {},
+): Promise<RunningFunction> => {
+  const appPort = opts.appPort ?? (await freePort());
+  const daprHttpPort = await freePort();
+  const app = startProcess({
+    name,
+    command: process.execPath,
+    args: ["--import", "tsx", join(repoRoot, "functions", name, "main.ts")],
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      APP_PORT: String(appPort),
+      DAPR_HTTP_PORT: String(daprHttpPort),
+      COSMOS_ENDPOINT: stack.cosmosEndpoint,
+      COSMOS_KEY: stack.cosmosKey,
+      ...opts.env,
+    },
+    logFile: join(stack.logDir, `${name}.log`),
+    pidDir: stack.pidDir,
+  });
+  try {
+    await waitUntil(`${name} on port ${appPort}`, httpOk(`http://127.0.0.1:${appPort}/healthz`), { process: app });
+    const sidecar = await sidecarFor(stack, name, appPort, { httpPort: daprHttpPort });
+    return {
+      name,
+      appPort,
+      app,
+      sidecar,
+      // The sidecar goes first so no new deliveries arrive while the app drains.
+      stop: async () => {
+        await sidecar.stop();
+        await app.stop();
+      },
+    };
+  } catch (err) {
+    await app.stop();
+    throw err;
+  }
+};

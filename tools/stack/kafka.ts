@@ -1,0 +1,131 @@
+import { execFile as execFileCb } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { Kafka, logLevel, type Admin } from "kafkajs";
+import type { TopicSpec } from "../../shared/catalog/names.ts";
+import { repoRoot } from "./paths.ts";
+import { startProcess, waitUntil, type ManagedProcess } from "./process.ts";
+
+const execFile = promisify(execFileCb);
+
+export interface KafkaOptions {
+  java: string;
+  classpath: string;
+  /** Holds server.properties and the log dirs; formatted on first start. */
+  dir: string;
+  logFile: string;
+  pidDir: string;
+  port: number;
+  controllerPort: number;
+}
+
+/** A random cluster id in Kafka's format (base64url of 16 bytes, not starting with '-'). */
+const clusterId = (): string => {
+  for (;;) {
+    const id = randomBytes(16).toString("base64url");
+    if (!id.startsWith("-")) return id;
+  }
+};
+
+/** A single-node KRaft broker+controller on loopback, as a child process. */
+export const startKafka = async (opts: KafkaOptions): Promise<{ brokers: string; process: ManagedProcess }> => {
+  const logDirs = join(opts.dir, "data");
+  const properties = join(opts.dir, "server.properties");
+  mkdirSync(opts.dir, { recursive: true });
+  writeFileSync(
+    properties,
+    [
+      "process.roles=broker,controller",
+      "node.id=1",
+      `controller.quorum.bootstrap.servers=127.0.0.1:${opts.controllerPort}`,
+      `listeners=PLAINTEXT://127.0.0.1:${opts.port},CONTROLLER://127.0.0.1:${opts.controllerPort}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${opts.port}`,
+      "controller.listener.names=CONTROLLER",
+      "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+      `log.dirs=${logDirs}`,
+      // Topics are created explicitly with their partition counts; a typo must not create one.
+      "auto.create.topics.enable=false",
+      "offsets.topic.replication.factor=1",
+      "offsets.topic.num.partitions=6",
+      "transaction.state.log.replication.factor=1",
+      "transaction.state.log.min.isr=1",
+      "share.coordinator.state.topic.replication.factor=1",
+      "share.coordinator.state.topic.min.isr=1",
+      "group.initial.rebalance.delay.ms=0",
+      "log.retention.hours=168",
+      "",
+    ].join("\n"),
+  );
+  const jvm = [`-Dlog4j2.configurationFile=${join(repoRoot, "tools/kafka-runtime/log4j2.properties")}`, "-cp", opts.classpath];
+  if (!existsSync(join(logDirs, "meta.properties"))) {
+    await execFile(opts.java, [...jvm, "kafka.tools.StorageTool", "format", "-t", clusterId(), "-c", properties, "--standalone"]).catch(
+      (err: { stdout?: string; stderr?: string }) => {
+        throw new Error(`formatting Kafka storage in ${logDirs} failed:\n${err.stdout ?? ""}${err.stderr ?? ""}`);
+      },
+    );
+  }
+  const process = startProcess({
+    name: "kafka",
+    command: opts.java,
+    args: ["-Xms256m", "-Xmx768m", "-XX:+UseG1GC", ...jvm, "kafka.Kafka", properties],
+    logFile: opts.logFile,
+    pidDir: opts.pidDir,
+  });
+  const brokers = `127.0.0.1:${opts.port}`;
+  await waitUntil(`Kafka on ${brokers}`, () => kafkaReady(brokers), { process, timeoutMs: 90_000, intervalMs: 500 });
+  return { brokers, process };
+};
+
+const admin = (brokers: string): Admin =>
+  new Kafka({
+    clientId: "local-stack-admin",
+    brokers: brokers.split(","),
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 2 },
+    connectionTimeout: 3_000,
+  }).admin();
+
+/** True once the broker answers metadata requests. */
+export const kafkaReady = async (brokers: string): Promise<boolean> => {
+  const a = admin(brokers);
+  try {
+    await a.connect();
+    const cluster = await a.describeCluster();
+    return cluster.brokers.length > 0;
+  } finally {
+    await a.disconnect().catch(() => undefined);
+  }
+};
+
+/**
+ * Creates each topic that does not exist yet. An existing topic with fewer
+ * partitions than asked for is an error (keys would map differently after growth).
+ */
+export const ensureTopics = async (brokers: string, topics: TopicSpec[]): Promise<void> => {
+  const a = admin(brokers);
+  await a.connect();
+  try {
+    const existing = new Set(await a.listTopics());
+    const missing = topics.filter((t) => !existing.has(t.name));
+    if (missing.length > 0) {
+      await a.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({ topic: t.name, numPartitions: t.partitions, replicationFactor: 1 })),
+      });
+    }
+    const present = topics.filter((t) => existing.has(t.name));
+    if (present.length > 0) {
+      const { topics: described } = await a.fetchTopicMetadata({ topics: present.map((t) => t.name) });
+      for (const t of present) {
+        const count = described.find((d) => d.name === t.name)?.partitions.length ?? 0;
+        if (count < t.partitions) {
+          throw new Error(`topic ${t.name} has ${count} partitions, expected ${t.partitions}: recreate it or raise its partitions`);
+        }
+      }
+    }
+  } finally {
+    await a.disconnect();
+  }
+};

@@ -1,0 +1,162 @@
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { allTopics } from "../../shared/catalog/names.ts";
+import { startCosmos } from "./cosmos.ts";
+import { renderDaprResources, startScheduler, startSidecar, type Sidecar } from "./dapr.ts";
+import { ensureTopics, startKafka } from "./kafka.ts";
+import { assertPortFree, freePort, reapStale, type ManagedProcess } from "./process.ts";
+import { provision } from "./provision.ts";
+
+/** Fixed ports of `npm run dev`; tests take free ports instead so both can run at once. */
+export const DEV_PORTS = { kafka: 9092, kafkaController: 9093, scheduler: 50006, cosmos: 8081 } as const;
+export type StackPorts = { [K in keyof typeof DEV_PORTS]: number };
+
+/** What a process needs to use a running stack; plain data, so it can cross to test workers. */
+export interface StackInfo {
+  dataDir: string;
+  logDir: string;
+  pidDir: string;
+  kafkaBrokers: string;
+  /** True when KAFKA_BROKERS pointed at a broker this stack did not start. */
+  externalKafka: boolean;
+  schedulerAddress: string;
+  cosmosEndpoint: string;
+  cosmosKey: string;
+  daprd: string;
+  daprOrigin: string;
+  resourcesPath: string;
+  configFile: string;
+}
+
+export interface Stack extends StackInfo {
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  dataDir: string;
+  ports: "dev" | "free";
+  /** Start from empty: no topics, offsets, state or logs of earlier runs (tests). */
+  fresh?: boolean;
+  log?: (line: string) => void;
+}
+
+/**
+ * Starts the local event stack: Kafka (KRaft) unless KAFKA_BROKERS is set, the
+ * Dapr scheduler, a Cosmos-compatible server; creates every topic; renders the
+ * Dapr resources. Functions and their sidecars are started on top of it.
+ */
+export const startStack = async (opts: StackOptions): Promise<Stack> => {
+  const log = opts.log ?? (() => undefined);
+  const logDir = join(opts.dataDir, "logs");
+  const pidDir = join(opts.dataDir, "pids");
+  const reaped = reapStale(pidDir);
+  if (reaped.length > 0) log(`stopped processes left by an earlier run: ${reaped.join(", ")}`);
+  if (opts.fresh) {
+    for (const d of ["kafka", "scheduler", "state", "dapr", "logs"]) rmSync(join(opts.dataDir, d), { recursive: true, force: true });
+  }
+  mkdirSync(logDir, { recursive: true });
+
+  const externalBrokers = process.env["KAFKA_BROKERS"];
+  const ports: StackPorts =
+    opts.ports === "dev"
+      ? { ...DEV_PORTS }
+      : { kafka: await freePort(), kafkaController: await freePort(), scheduler: await freePort(), cosmos: await freePort() };
+  if (opts.ports === "dev") {
+    if (!externalBrokers) {
+      await assertPortFree(ports.kafka, "Kafka", "Stop what holds it, or set KAFKA_BROKERS to use that broker.");
+      await assertPortFree(ports.kafkaController, "Kafka controller", "Stop what holds it.");
+    }
+    await assertPortFree(ports.scheduler, "Dapr scheduler", "Stop the other Dapr scheduler (dapr uninstall, or its process).");
+    await assertPortFree(ports.cosmos, "Cosmos DB server", "Stop the Cosmos DB emulator or whatever listens there.");
+  }
+
+  const { kafka, dapr } = await provision();
+  const started: { name: string; stop(): Promise<void> }[] = [];
+  const stop = async () => {
+    for (const p of started.reverse()) await p.stop().catch(() => undefined);
+    started.length = 0;
+  };
+
+  try {
+    const kafkaStart = kafka
+      ? startKafka({
+          java: kafka.java,
+          classpath: kafka.classpath,
+          dir: join(opts.dataDir, "kafka"),
+          logFile: join(logDir, "kafka.log"),
+          pidDir,
+          port: ports.kafka,
+          controllerPort: ports.kafkaController,
+        }).then(({ brokers, process }) => {
+          started.push(asStoppable(process));
+          return brokers;
+        })
+      : Promise.resolve(externalBrokers!);
+    const schedulerStart = startScheduler({
+      binary: dapr.scheduler,
+      dataDir: join(opts.dataDir, "scheduler"),
+      logFile: join(logDir, "scheduler.log"),
+      pidDir,
+      port: ports.scheduler,
+    }).then(({ address, process }) => {
+      started.push(asStoppable(process));
+      return address;
+    });
+    const cosmosStart = startCosmos(ports.cosmos).then((cosmos) => {
+      started.push({ name: "cosmos", stop: cosmos.stop });
+      return cosmos;
+    });
+    const [kafkaBrokers, schedulerAddress, cosmos] = await Promise.all([kafkaStart, schedulerStart, cosmosStart]);
+    log(`Kafka ${kafkaBrokers}${externalBrokers ? " (KAFKA_BROKERS)" : ""}; scheduler ${schedulerAddress}; Cosmos ${cosmos.endpoint}`);
+
+    await ensureTopics(kafkaBrokers, allTopics());
+
+    const stateDir = join(opts.dataDir, "state");
+    mkdirSync(stateDir, { recursive: true });
+    const { resourcesPath, configFile } = renderDaprResources(join(opts.dataDir, "dapr"), {
+      KAFKA_BROKERS: kafkaBrokers,
+      STATE_DB: join(stateDir, "state.db"),
+      NAME_RESOLUTION_DB: join(stateDir, "name-resolution.db"),
+    });
+
+    return {
+      dataDir: opts.dataDir,
+      logDir,
+      pidDir,
+      kafkaBrokers,
+      externalKafka: !kafka,
+      schedulerAddress,
+      cosmosEndpoint: cosmos.endpoint,
+      cosmosKey: cosmos.key,
+      daprd: dapr.daprd,
+      daprOrigin: dapr.origin,
+      resourcesPath,
+      configFile,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+};
+
+const asStoppable = (p: ManagedProcess) => ({ name: p.name, stop: () => p.stop() });
+
+/** A sidecar for `appId` on the running stack; its log goes to <data>/logs/daprd-<appId>.log. */
+export const sidecarFor = (
+  stack: StackInfo,
+  appId: string,
+  appPort: number,
+  extra: { httpPort?: number; logLevel?: string } = {},
+): Promise<Sidecar> =>
+  startSidecar({
+    binary: stack.daprd,
+    appId,
+    appPort,
+    resourcesPath: stack.resourcesPath,
+    configFile: stack.configFile,
+    schedulerAddress: stack.schedulerAddress,
+    logFile: join(stack.logDir, `daprd-${appId}.log`),
+    pidDir: stack.pidDir,
+    ...extra,
+  });

@@ -69,8 +69,11 @@ export const createDaprClient = (daprHost: string, daprPort: number): DaprClient
     daprHost,
     daprPort: String(daprPort),
     communicationProtocol: CommunicationProtocolEnum.HTTP,
-    logger: { level: LogLevel.Error },
+    // Failures reach the caller as thrown errors; the SDK's own log lines would only repeat them.
+    logger: { level: LogLevel.Error, service: silentSdkLogger },
   });
+
+const silentSdkLogger = { error() {}, warn() {}, info() {}, verbose() {}, debug() {} };
 
 export const createDaprPublisher = (
   opts: { daprHost: string; daprPort: number; retry?: RetryPolicy },

@@ -26,18 +26,19 @@ export interface RunningFunction {
 /**
  * Runs functions/<name>/main.ts as its own process next to its own daprd, the
  * way it runs in a pod: the app on APP_PORT, the sidecar's HTTP API on DAPR_HTTP_PORT.
+ * `entry` replaces functions/<name>/main.ts (tests run fixtures this way).
  */
 export const startFunction = async (
   stack: StackInfo,
   name: string,
-  opts: { appPort?: number; env?: Record<string, string> } = {},
+  opts: { appPort?: number; env?: Record<string, string>; entry?: string } = {},
 ): Promise<RunningFunction> => {
   const appPort = opts.appPort ?? (await freePort());
   const daprHttpPort = await freePort();
   const app = startProcess({
     name,
     command: process.execPath,
-    args: ["--import", "tsx", join(repoRoot, "functions", name, "main.ts")],
+    args: ["--import", "tsx", opts.entry ?? join(repoRoot, "functions", name, "main.ts")],
     cwd: repoRoot,
     env: {
       ...process.env,

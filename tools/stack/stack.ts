@@ -9,7 +9,27 @@ import { provision } from "./provision.ts";
 
 /** Fixed ports of `npm run dev`; tests take free ports instead so both can run at once. */
 export const DEV_PORTS = { kafka: 9092, kafkaController: 9093, scheduler: 50006, cosmos: 8081 } as const;
-export type StackPorts = { [K in keyof typeof DEV_PORTS]: number };
+export type StackPorts = { -readonly [K in keyof typeof DEV_PORTS]: number };
+
+const PORT_ENV: Record<keyof StackPorts, string> = {
+  kafka: "KAFKA_PORT",
+  kafkaController: "KAFKA_CONTROLLER_PORT",
+  scheduler: "DAPR_SCHEDULER_PORT",
+  cosmos: "COSMOS_PORT",
+};
+
+/** The dev ports, each overridable by its environment variable (KAFKA_PORT, …). */
+export const devPorts = (env: NodeJS.ProcessEnv = process.env): StackPorts => {
+  const ports: StackPorts = { ...DEV_PORTS };
+  for (const key of Object.keys(PORT_ENV) as (keyof StackPorts)[]) {
+    const raw = env[PORT_ENV[key]];
+    if (raw === undefined || raw === "") continue;
+    const port = Number(raw);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${PORT_ENV[key]}=${raw} is not a port number`);
+    ports[key] = port;
+  }
+  return ports;
+};
 
 /** What a process needs to use a running stack; plain data, so it can cross to test workers. */
 export interface StackInfo {
@@ -59,7 +79,7 @@ export const startStack = async (opts: StackOptions): Promise<Stack> => {
   const externalBrokers = process.env["KAFKA_BROKERS"];
   const ports: StackPorts =
     opts.ports === "dev"
-      ? { ...DEV_PORTS }
+      ? devPorts()
       : { kafka: await freePort(), kafkaController: await freePort(), scheduler: await freePort(), cosmos: await freePort() };
   if (opts.ports === "dev") {
     if (!externalBrokers) {

@@ -2,7 +2,7 @@ import { execFile as execFileCb, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { delimiter, join } from "node:path";
+import { delimiter, join, relative } from "node:path";
 import { promisify } from "node:util";
 import { repoRoot } from "./paths.ts";
 
@@ -33,9 +33,10 @@ const requireTool = (command: string, fix: string): string => {
   return found;
 };
 
+/** Content hash of build inputs, by their path in the repo: the same in every clone. */
 const hashOfFiles = (files: string[]): string => {
   const h = createHash("sha256");
-  for (const f of files) h.update(f).update(readFileSync(f));
+  for (const f of files) h.update(relative(repoRoot, f)).update(readFileSync(f));
   return h.digest("hex").slice(0, 12);
 };
 

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import "vitest";
 import type { TestProject } from "vitest/node";
 import { repoRoot } from "../../tools/stack/paths.ts";
+import { reapStale } from "../../tools/stack/process.ts";
 import { startStack, type StackInfo } from "../../tools/stack/stack.ts";
 
 declare module "vitest" {
@@ -23,5 +24,8 @@ export default async function setup(project: TestProject) {
   project.provide("stack", info);
   return async () => {
     await stop();
+    // Sidecars of a test worker that crashed before its own teardown.
+    const leftovers = reapStale(info.pidDir);
+    if (leftovers.length > 0) console.log(`[stack] stopped leftovers: ${leftovers.join(", ")}`);
   };
 }

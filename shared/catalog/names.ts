@@ -49,13 +49,46 @@ export const TOPIC_PARTITIONS: Readonly<Record<TopicName, number>> = {
 };
 export const DEAD_LETTER_PARTITIONS = 1;
 
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * How long Kafka keeps records. Long enough for a consumer scaled to zero over a
+ * holiday to catch up; task-updates only serve live clients. Dead-letter topics
+ * are kept for four weeks so an operator can inspect and replay.
+ */
+export const TOPIC_RETENTION_MS: Readonly<Record<TopicName, number>> = {
+  [Topic.TaskEvents]: 14 * DAY_MS,
+  [Topic.Reminders]: 14 * DAY_MS,
+  [Topic.TaskUpdates]: 1 * DAY_MS,
+};
+export const DEAD_LETTER_RETENTION_MS = 28 * DAY_MS;
+
+/** Who writes each topic. */
+export const TOPIC_PRODUCERS: Readonly<Record<TopicName, readonly ServiceName[]>> = {
+  [Topic.TaskEvents]: [Service.TaskApi],
+  [Topic.Reminders]: [Service.TaskApi],
+  [Topic.TaskUpdates]: [Service.TaskApi, Service.NotificationService],
+};
+
+/** Who reads each topic; each consumer reads with its own consumer group (= its name). */
+export const TOPIC_CONSUMERS: Readonly<Record<TopicName, readonly ServiceName[]>> = {
+  [Topic.TaskEvents]: [Service.RecurringTaskService, Service.AuditService],
+  [Topic.Reminders]: [Service.NotificationService, Service.AuditService],
+  [Topic.TaskUpdates]: [Service.AuditService],
+};
+
 export interface TopicSpec {
   name: string;
   partitions: number;
+  retentionMs?: number;
 }
 
 /** Every topic the system needs, dead-letter topics included: created explicitly, never auto-created. */
 export const allTopics = (): TopicSpec[] => [
-  ...Object.values(Topic).map((name) => ({ name, partitions: TOPIC_PARTITIONS[name] })),
-  ...CONSUMERS.map((service) => ({ name: deadLetterTopicOf(service), partitions: DEAD_LETTER_PARTITIONS })),
+  ...Object.values(Topic).map((name) => ({ name, partitions: TOPIC_PARTITIONS[name], retentionMs: TOPIC_RETENTION_MS[name] })),
+  ...CONSUMERS.map((service) => ({
+    name: deadLetterTopicOf(service),
+    partitions: DEAD_LETTER_PARTITIONS,
+    retentionMs: DEAD_LETTER_RETENTION_MS,
+  })),
 ];

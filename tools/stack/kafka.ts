@@ -112,7 +112,12 @@ export const ensureTopics = async (brokers: string, topics: TopicSpec[]): Promis
     if (missing.length > 0) {
       await a.createTopics({
         waitForLeaders: true,
-        topics: missing.map((t) => ({ topic: t.name, numPartitions: t.partitions, replicationFactor: 1 })),
+        topics: missing.map((t) => ({
+          topic: t.name,
+          numPartitions: t.partitions,
+          replicationFactor: 1,
+          ...(t.retentionMs ? { configEntries: [{ name: "retention.ms", value: String(t.retentionMs) }] } : {}),
+        })),
       });
     }
     const present = topics.filter((t) => existing.has(t.name));

@@ -1,5 +1,6 @@
 export { buildApp, subscriptionsOf, type HostDeps } from "./app.ts";
 export { defineConsumer, defineFunction, type Consumer, type FunctionDef, type HandlerContext } from "./define.ts";
 export { PermanentError, permanent, PublishError } from "./errors.ts";
+export { createDaprJobs, type Jobs } from "./jobs.ts";
 export { createDaprPublisher, withRetry, type Publisher } from "./publisher.ts";
-export { runFunction } from "./run.ts";
+export { runFunction, type HostContext } from "./run.ts";

@@ -1,32 +1,53 @@
 import type { FastifyInstance } from "fastify";
 import { ConfigError, HostConfig, parseConfig } from "../config.ts";
-import { createLogger } from "../logger.ts";
+import { createLogger, type Logger } from "../logger.ts";
 import { buildApp } from "./app.ts";
 import type { FunctionDef } from "./define.ts";
-import { createDaprPublisher } from "./publisher.ts";
+import { createDaprJobs, type Jobs } from "./jobs.ts";
+import { createDaprPublisher, type Publisher } from "./publisher.ts";
+
+/** What the host hands a function's builder: its sidecar's APIs and its logger. */
+export interface HostContext {
+  config: HostConfig;
+  log: Logger;
+  publisher: Publisher;
+  jobs: Jobs;
+}
+
+/** Prints a configuration problem and stops the process; other errors propagate. */
+export const exitOnConfigError = (service: string, err: unknown): never => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${service}: ${err.message}\n`);
+    process.exit(1);
+  }
+  throw err;
+};
 
 /**
- * Starts a function as a process: config from the environment, publisher over
- * its sidecar, listen on APP_PORT. SIGTERM/SIGINT stop accepting connections,
- * let in-flight deliveries finish, then exit 0.
+ * Starts a function as a process: config from the environment, publisher and
+ * jobs over its sidecar, listen on APP_PORT. SIGTERM/SIGINT stop accepting
+ * connections, let in-flight work finish (onClose hooks run), then exit 0.
  */
-export const runFunction = async (fn: FunctionDef): Promise<FastifyInstance> => {
+export const runFunction = async (
+  service: string,
+  build: FunctionDef | ((host: HostContext) => FunctionDef | Promise<FunctionDef>),
+): Promise<FastifyInstance> => {
   let config: HostConfig;
   try {
     config = parseConfig(HostConfig);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${fn.name}: ${err.message}\n`);
-      process.exit(1);
-    }
-    throw err;
+    return exitOnConfigError(service, err);
   }
-  const log = createLogger(fn.name, config.LOG_LEVEL);
-  const app = await buildApp(fn, {
-    publisher: createDaprPublisher({ daprHost: config.DAPR_HOST, daprPort: config.DAPR_HTTP_PORT }),
-    log,
-    maxDeliveryAttempts: config.DELIVERY_MAX_ATTEMPTS,
-  });
+  const log = createLogger(service, config.LOG_LEVEL);
+  const sidecar = { daprHost: config.DAPR_HOST, daprPort: config.DAPR_HTTP_PORT };
+  const host: HostContext = { config, log, publisher: createDaprPublisher(sidecar), jobs: createDaprJobs(sidecar) };
+  let fn: FunctionDef;
+  try {
+    fn = typeof build === "function" ? await build(host) : build;
+  } catch (err) {
+    return exitOnConfigError(service, err);
+  }
+  const app = await buildApp(fn, { publisher: host.publisher, log, maxDeliveryAttempts: config.DELIVERY_MAX_ATTEMPTS });
 
   let closing = false;
   const shutdown = (signal: string) => {
@@ -35,7 +56,7 @@ export const runFunction = async (fn: FunctionDef): Promise<FastifyInstance> => 
     log.info({ signal }, "shutting down: finishing in-flight work");
     app.close().then(
       () => process.exit(0),
-      (err) => {
+      (err: unknown) => {
         log.error({ err }, "shutdown failed");
         process.exit(1);
       },

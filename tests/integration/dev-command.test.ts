@@ -34,6 +34,7 @@ describe("npm run dev", () => {
       KAFKA_CONTROLLER_PORT: String(await freePort()),
       DAPR_SCHEDULER_PORT: String(await freePort()),
       COSMOS_PORT: String(await freePort()),
+      PORT: String(await freePort()),
     };
     delete env["KAFKA_BROKERS"];
     const dev = spawn(process.execPath, ["--import", "tsx", "tools/stack/dev.ts"], { cwd: repoRoot, env });

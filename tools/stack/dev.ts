@@ -1,15 +1,24 @@
 /**
  * `npm run dev`: the whole local stack and every function, until Ctrl-C.
  */
+import { mintToken } from "../../functions/task-api/auth.ts";
+import { Service } from "../../shared/catalog/names.ts";
+import { devAuthSecret } from "./dev-auth.ts";
 import { defaultDataDir } from "./paths.ts";
 import { discoverFunctions, startFunction, type RunningFunction } from "./functions.ts";
 import { startStack } from "./stack.ts";
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
+/** Functions clients reach on a known port; the others take a free one. */
+const FIXED_APP_PORTS: Record<string, number> = { [Service.TaskApi]: Number(process.env["PORT"] ?? 8080) };
+const DEV_USER = "dev-user";
+
 const main = async () => {
   const started = Date.now();
-  const stack = await startStack({ dataDir: defaultDataDir(), ports: "dev", log: (l) => say(`[stack] ${l}`) });
+  const dataDir = defaultDataDir();
+  const stack = await startStack({ dataDir, ports: "dev", log: (l) => say(`[stack] ${l}`) });
+  const authSecret = devAuthSecret(dataDir);
   const functions: RunningFunction[] = [];
   let stopping = false;
   const stopAll = async (signal: string) => {
@@ -25,7 +34,12 @@ const main = async () => {
   process.on("SIGTERM", () => void stopAll("SIGTERM"));
 
   try {
-    for (const name of discoverFunctions()) functions.push(await startFunction(stack, name));
+    for (const name of discoverFunctions()) {
+      const appPort = FIXED_APP_PORTS[name];
+      functions.push(
+        await startFunction(stack, name, { ...(appPort ? { appPort } : {}), env: { AUTH_JWT_SECRET: authSecret } }),
+      );
+    }
   } catch (err) {
     await stopAll("start-up failed");
     throw err;
@@ -42,6 +56,12 @@ const main = async () => {
   const width = Math.max(...rows.map(([k]) => k.length));
   say(`\nready in ${((Date.now() - started) / 1000).toFixed(1)} s${functions.length === 0 ? " (no functions under functions/ yet)" : ""}:`);
   for (const [k, v] of rows) say(`  ${k.padEnd(width)}  ${v}`);
+  if (functions.some((f) => f.name === Service.TaskApi)) {
+    const token = await mintToken(authSecret, DEV_USER);
+    say(`\ntoken for ${DEV_USER} (12 h; npm run token -- <user> for another):\n  ${token}`);
+    say(`try: curl -s -H "authorization: Bearer $TOKEN" -H "content-type: application/json" \\`);
+    say(`       -d '{"title":"Water the plants"}' http://127.0.0.1:${FIXED_APP_PORTS[Service.TaskApi]}/tasks`);
+  }
   say("\nCtrl-C stops everything.");
 };
 

@@ -46,6 +46,8 @@ export const startFunction = async (
       DAPR_HTTP_PORT: String(daprHttpPort),
       COSMOS_ENDPOINT: stack.cosmosEndpoint,
       COSMOS_KEY: stack.cosmosKey,
+      // The stack's Cosmos server is always the local one, with a self-signed certificate.
+      COSMOS_ALLOW_SELF_SIGNED: "true",
       ...opts.env,
     },
     logFile: join(stack.logDir, `${name}.log`),

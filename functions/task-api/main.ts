@@ -1,0 +1,25 @@
+import { parseConfig } from "../../shared/config.ts";
+import { CosmosConfig, openCosmosDatabase } from "../../shared/cosmos.ts";
+import { Service } from "../../shared/catalog/names.ts";
+import { runFunction } from "../../shared/host/run.ts";
+import { taskApi } from "./app.ts";
+import { AuthConfig, createAuthenticator } from "./auth.ts";
+import { OutboxRelay } from "./outbox.ts";
+import { TaskStore } from "./store.ts";
+import { TaskService } from "./tasks.ts";
+
+// Clients know task-api on PORT (default 8080); a runner that assigns APP_PORT wins.
+process.env["APP_PORT"] ??= process.env["PORT"] ?? "8080";
+
+await runFunction(Service.TaskApi, async ({ log, publisher, jobs }) => {
+  const auth = parseConfig(AuthConfig);
+  const cosmos = parseConfig(CosmosConfig);
+  const store = await TaskStore.open(await openCosmosDatabase(cosmos));
+  const relay = new OutboxRelay(store, { publisher, jobs }, log);
+  return taskApi({
+    tasks: new TaskService(store, relay),
+    relay,
+    authenticate: createAuthenticator(auth),
+    ...(process.env["APP_API_TOKEN"] ? { appApiToken: process.env["APP_API_TOKEN"] } : {}),
+  });
+});

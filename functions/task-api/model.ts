@@ -1,0 +1,132 @@
+/**
+ * task-api's request shapes and the rules that turn a request into a task.
+ * Requests are strict: an unknown field is an error naming it.
+ */
+import { z } from "zod";
+import { Instant, Priority, Recurrence, TaskStatus, type TaskSnapshot } from "../../shared/catalog/task.ts";
+
+const Title = z.string().trim().min(1).max(200);
+const Tags = z.array(z.string().trim().min(1).max(50)).max(20);
+const Progress = z.number().int().min(0).max(100);
+
+/** A reminder at a given instant, or some minutes before the due date. */
+export const ReminderInput = z
+  .strictObject({
+    remindAt: Instant.optional(),
+    minutesBefore: z.number().int().min(0).max(525_600).optional(),
+  })
+  .refine((r) => (r.remindAt === undefined) !== (r.minutesBefore === undefined), {
+    message: "give remindAt or minutesBefore (exactly one)",
+  });
+export type ReminderInput = z.infer<typeof ReminderInput>;
+
+export const CreateTaskBody = z
+  .strictObject({
+    title: Title,
+    description: z.string().max(5_000).optional(),
+    priority: Priority.default("medium"),
+    tags: Tags.default([]),
+    status: z.enum(["open", "in_progress"]).default("open"),
+    progress: Progress.optional(),
+    dueAt: Instant.optional(),
+    reminder: ReminderInput.optional(),
+    recurrence: Recurrence.optional(),
+    /** Set by recurring-task-service when it creates the next occurrence. */
+    seriesId: z.string().min(1).max(100).optional(),
+    occurrence: z.number().int().min(1).optional(),
+  })
+  .superRefine((t, ctx) => {
+    if (t.reminder?.minutesBefore !== undefined && !t.dueAt) {
+      ctx.addIssue({ code: "custom", path: ["reminder", "minutesBefore"], message: "needs dueAt" });
+    }
+    if (t.recurrence && !t.dueAt) ctx.addIssue({ code: "custom", path: ["recurrence"], message: "needs dueAt" });
+  });
+export type CreateTaskBody = z.infer<typeof CreateTaskBody>;
+
+/** A partial update; `null` clears an optional field. */
+export const UpdateTaskBody = z
+  .strictObject({
+    title: Title.optional(),
+    description: z.string().max(5_000).nullable().optional(),
+    priority: Priority.optional(),
+    tags: Tags.optional(),
+    status: z.enum(["open", "in_progress"]).optional(),
+    progress: Progress.nullable().optional(),
+    dueAt: Instant.nullable().optional(),
+    reminder: ReminderInput.nullable().optional(),
+    recurrence: Recurrence.nullable().optional(),
+  })
+  .refine((u) => Object.keys(u).length > 0, { message: "nothing to update" });
+export type UpdateTaskBody = z.infer<typeof UpdateTaskBody>;
+
+export const ListTasksQuery = z.strictObject({
+  status: TaskStatus.optional(),
+  priority: Priority.optional(),
+  tag: z.string().min(1).optional(),
+  /** Case-insensitive text search in title and description. */
+  q: z.string().min(1).max(200).optional(),
+  sort: z.enum(["dueAt", "priority", "createdAt"]).default("createdAt"),
+  order: z.enum(["asc", "desc"]).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+export type ListTasksQuery = z.infer<typeof ListTasksQuery>;
+
+export const TaskIdParams = z.strictObject({ id: z.string().min(1).max(100) });
+
+/** The stored reminder request and its resolved instant. */
+export const resolveRemindAt = (dueAt: string | undefined, reminder: ReminderInput | undefined): string | undefined => {
+  if (!reminder) return undefined;
+  if (reminder.remindAt) return new Date(reminder.remindAt).toISOString();
+  if (dueAt && reminder.minutesBefore !== undefined) {
+    return new Date(new Date(dueAt).getTime() - reminder.minutesBefore * 60_000).toISOString();
+  }
+  return undefined;
+};
+
+const PRIORITY_RANK: Record<TaskSnapshot["priority"], number> = { low: 0, medium: 1, high: 2 };
+
+/** Filters, searches and sorts a user's tasks. Tasks without a due date sort last. */
+export const selectTasks = (tasks: TaskSnapshot[], query: ListTasksQuery): TaskSnapshot[] => {
+  const q = query.q?.toLowerCase();
+  const selected = tasks.filter(
+    (t) =>
+      (!query.status || t.status === query.status) &&
+      (!query.priority || t.priority === query.priority) &&
+      (!query.tag || t.tags.includes(query.tag)) &&
+      (!q || t.title.toLowerCase().includes(q) || (t.description ?? "").toLowerCase().includes(q)),
+  );
+  const order = query.order ?? (query.sort === "dueAt" ? "asc" : "desc");
+  const sign = order === "asc" ? 1 : -1;
+  const key = (t: TaskSnapshot): number =>
+    query.sort === "priority"
+      ? PRIORITY_RANK[t.priority]
+      : query.sort === "dueAt"
+        ? (t.dueAt ? Date.parse(t.dueAt) : Number.NaN)
+        : Date.parse(t.createdAt);
+  return selected
+    .sort((a, b) => {
+      const ka = key(a);
+      const kb = key(b);
+      if (Number.isNaN(ka) !== Number.isNaN(kb)) return Number.isNaN(ka) ? 1 : -1;
+      return (ka - kb) * sign || a.id.localeCompare(b.id);
+    })
+    .slice(0, query.limit);
+};
+
+/** Field-level changes between two snapshots, for task.updated events and the audit trail. */
+export const changesBetween = (
+  before: TaskSnapshot,
+  after: TaskSnapshot,
+): Record<string, { from?: unknown; to?: unknown }> => {
+  const changes: Record<string, { from?: unknown; to?: unknown }> = {};
+  const fields = new Set([...Object.keys(before), ...Object.keys(after)]);
+  for (const field of fields) {
+    if (field === "updatedAt") continue;
+    const from = (before as Record<string, unknown>)[field];
+    const to = (after as Record<string, unknown>)[field];
+    if (JSON.stringify(from) !== JSON.stringify(to)) {
+      changes[field] = { ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) };
+    }
+  }
+  return changes;
+};

@@ -1,0 +1,270 @@
+/**
+ * The task rules: what each write changes and which side effects it owes.
+ * Every write stores the task and its outbox entries in one document write;
+ * the relay then carries the entries out.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import { envelope, type EventData, type EventDef } from "../../shared/catalog/cloudevent.ts";
+import {
+  ReminderCancelled,
+  ReminderDue,
+  ReminderScheduled,
+  TaskCompleted,
+  TaskCreated,
+  TaskDeleted,
+  TaskProgressChanged,
+  TaskStatusChanged,
+  TaskUpdated,
+} from "../../shared/catalog/events.ts";
+import { Service } from "../../shared/catalog/names.ts";
+import type { TaskSnapshot } from "../../shared/catalog/task.ts";
+import { derivedEventId } from "../../shared/host/define.ts";
+import {
+  changesBetween,
+  resolveRemindAt,
+  selectTasks,
+  type CreateTaskBody,
+  type ListTasksQuery,
+  type UpdateTaskBody,
+} from "./model.ts";
+import type { OutboxRelay } from "./outbox.ts";
+import { ConflictError, snapshotOf, type OutboxEntry, type TaskDoc, type TaskStore } from "./store.ts";
+
+/** Who asks, and the correlation id every event of the request carries. */
+export interface Actor {
+  userId: string;
+  correlationId: string;
+}
+
+export class IdempotencyMismatch extends Error {
+  override readonly name = "IdempotencyMismatch";
+}
+
+export const reminderJobName = (taskId: string): string => `reminder-${taskId}`;
+
+/** What a reminder job carries back to POST /job/reminder-<taskId>. */
+export interface ReminderJobData {
+  taskId: string;
+  userId: string;
+  remindAt: string;
+}
+
+const hashOf = (value: unknown): string => createHash("sha256").update(JSON.stringify(value)).digest("hex");
+
+/** A stable UUID-shaped id from its parts. */
+const stableId = (...parts: string[]): string => derivedEventId(parts.join("\n"), "id", "");
+
+export class TaskService {
+  constructor(
+    private readonly store: TaskStore,
+    private readonly relay: OutboxRelay,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async create(actor: Actor, body: CreateTaskBody, idempotencyKey?: string): Promise<{ task: TaskSnapshot; created: boolean }> {
+    const at = this.now().toISOString();
+    const id = idempotencyKey ? stableId(actor.userId, idempotencyKey) : randomUUID();
+    const { reminder, ...fields } = body;
+    const task: TaskSnapshot = {
+      ...fields,
+      id,
+      userId: actor.userId,
+      ...(body.recurrence ? { seriesId: body.seriesId ?? id, occurrence: body.occurrence ?? 1 } : {}),
+      ...(resolveRemindAt(body.dueAt, reminder) ? { remindAt: resolveRemindAt(body.dueAt, reminder) } : {}),
+      createdAt: at,
+      updatedAt: at,
+    };
+    const doc: TaskDoc = {
+      ...task,
+      ...(reminder ? { reminderRule: reminder } : {}),
+      ...(idempotencyKey ? { idempotency: { key: idempotencyKey, bodyHash: hashOf(body) } } : {}),
+      outbox: [
+        this.publish(TaskCreated, { taskId: id, userId: actor.userId, task }, actor),
+        ...this.reminderEffects(undefined, task, actor),
+      ],
+    };
+    try {
+      await this.store.create(doc);
+    } catch (err) {
+      if (!(err instanceof ConflictError) || !idempotencyKey) throw err;
+      const existing = await this.store.get(actor.userId, id);
+      if (!existing || existing.idempotency?.bodyHash !== hashOf(body)) {
+        throw new IdempotencyMismatch("this Idempotency-Key was used with a different request");
+      }
+      if (existing.deleted) throw new IdempotencyMismatch("this Idempotency-Key created a task that has since been deleted");
+      return { task: snapshotOf(existing), created: false };
+    }
+    void this.relay.relay(actor.userId, id);
+    return { task, created: true };
+  }
+
+  async get(actor: Actor, id: string): Promise<TaskSnapshot | undefined> {
+    const doc = await this.store.get(actor.userId, id);
+    return doc && !doc.deleted ? snapshotOf(doc) : undefined;
+  }
+
+  async list(actor: Actor, query: ListTasksQuery): Promise<TaskSnapshot[]> {
+    return selectTasks((await this.store.listOf(actor.userId)).map(snapshotOf), query);
+  }
+
+  async update(actor: Actor, id: string, body: UpdateTaskBody): Promise<TaskSnapshot | undefined> {
+    const result = await this.store.update(actor.userId, id, (doc) => {
+      if (doc.deleted) return undefined;
+      const before = snapshotOf(doc);
+      const next: TaskDoc = { ...doc };
+      const fields = next as unknown as Record<string, unknown>;
+      for (const [field, value] of Object.entries(body)) {
+        if (field === "reminder") continue;
+        if (value === null) delete fields[field];
+        else if (value !== undefined) fields[field] = value;
+      }
+      if (body.reminder === null) delete next.reminderRule;
+      else if (body.reminder) next.reminderRule = body.reminder;
+      const remindAt = resolveRemindAt(next.dueAt, next.reminderRule);
+      if (remindAt) next.remindAt = remindAt;
+      else delete next.remindAt;
+      if (next.recurrence && !next.seriesId) Object.assign(next, { seriesId: next.id, occurrence: 1 });
+      next.updatedAt = this.now().toISOString();
+
+      const after = snapshotOf(next);
+      const changes = changesBetween(before, after);
+      if (Object.keys(changes).length === 0) return undefined;
+      next.outbox = [
+        ...doc.outbox,
+        this.publish(TaskUpdated, { taskId: id, userId: actor.userId, task: after, changes }, actor),
+        ...this.liveUpdates(before, after, actor),
+        ...this.reminderEffects(doc, after, actor),
+      ];
+      return next;
+    });
+    if (!result || result.after.deleted) return undefined;
+    void this.relay.relay(actor.userId, id);
+    return snapshotOf(result.after);
+  }
+
+  async complete(actor: Actor, id: string): Promise<TaskSnapshot | undefined> {
+    const result = await this.store.update(actor.userId, id, (doc) => {
+      if (doc.deleted || doc.status === "completed") return undefined;
+      const before = snapshotOf(doc);
+      const at = this.now().toISOString();
+      const after: TaskSnapshot = { ...before, status: "completed", completedAt: at, updatedAt: at };
+      return {
+        ...doc,
+        ...after,
+        outbox: [
+          ...doc.outbox,
+          this.publish(TaskCompleted, { taskId: id, userId: actor.userId, task: after }, actor),
+          ...this.liveUpdates(before, after, actor),
+          ...this.reminderEffects(doc, undefined, actor, "completed"),
+        ],
+      };
+    });
+    if (!result || result.after.deleted) return undefined;
+    void this.relay.relay(actor.userId, id);
+    return snapshotOf(result.after);
+  }
+
+  async delete(actor: Actor, id: string): Promise<boolean> {
+    const result = await this.store.update(actor.userId, id, (doc) => {
+      if (doc.deleted) return undefined;
+      const at = this.now().toISOString();
+      const task = snapshotOf(doc);
+      return {
+        ...doc,
+        deleted: { at },
+        outbox: [
+          ...doc.outbox,
+          this.publish(TaskDeleted, { taskId: id, userId: actor.userId, task, deletedAt: at }, actor),
+          this.publish(TaskStatusChanged, { taskId: id, userId: actor.userId, from: task.status, to: "deleted", at }, actor),
+          ...this.reminderEffects(doc, undefined, actor, "deleted"),
+        ],
+      };
+    });
+    if (!result || result.before.deleted) return false;
+    void this.relay.relay(actor.userId, id);
+    return true;
+  }
+
+  async history(actor: Actor, id: string): Promise<unknown[] | undefined> {
+    const doc = await this.store.get(actor.userId, id);
+    return doc ? this.store.historyOf(id) : undefined;
+  }
+
+  /**
+   * The reminder job fired. Produces reminder.due once per task and remind
+   * time, and nothing for a task that is gone, completed or rescheduled.
+   */
+  async reminderDue(job: ReminderJobData): Promise<void> {
+    const result = await this.store.update(job.userId, job.taskId, (doc) => {
+      if (doc.deleted || doc.status === "completed") return undefined;
+      if (doc.remindAt !== job.remindAt || doc.reminderFiredFor === job.remindAt) return undefined;
+      const event = envelope({
+        event: ReminderDue,
+        data: { taskId: doc.id, userId: doc.userId, title: doc.title, remindAt: job.remindAt, ...(doc.dueAt ? { dueAt: doc.dueAt } : {}) },
+        subject: doc.id,
+        source: Service.TaskApi,
+        id: stableId(ReminderDue.type, doc.id, job.remindAt),
+      });
+      return {
+        ...doc,
+        reminderFiredFor: job.remindAt,
+        outbox: [...doc.outbox, { id: event.id, kind: "publish", topic: ReminderDue.topic, event }],
+      };
+    });
+    if (result && result.after !== result.before) await this.relay.relay(job.userId, job.taskId);
+  }
+
+  private publish<E extends EventDef>(def: E, data: EventData<E>, actor: Actor): OutboxEntry {
+    const subject = (data as { taskId: string }).taskId;
+    const event = envelope({ event: def, data, subject, source: Service.TaskApi, correlationId: actor.correlationId });
+    return { id: event.id, kind: "publish", topic: def.topic, event };
+  }
+
+  /** task-updates for live clients: status and progress changes. */
+  private liveUpdates(before: TaskSnapshot, after: TaskSnapshot, actor: Actor): OutboxEntry[] {
+    const ids = { taskId: after.id, userId: after.userId, at: after.updatedAt };
+    return [
+      ...(before.status !== after.status ? [this.publish(TaskStatusChanged, { ...ids, from: before.status, to: after.status }, actor)] : []),
+      ...(after.progress !== undefined && before.progress !== after.progress
+        ? [this.publish(TaskProgressChanged, { ...ids, progress: after.progress }, actor)]
+        : []),
+    ];
+  }
+
+  /**
+   * Keeps the reminder job in line with the task: scheduled while the task is
+   * open and its remind time is ahead, removed when it is completed, deleted,
+   * or its reminder is taken away. A changed time overwrites the job.
+   */
+  private reminderEffects(
+    before: TaskDoc | undefined,
+    after: TaskSnapshot | undefined,
+    actor: Actor,
+    ending?: "completed" | "deleted",
+  ): OutboxEntry[] {
+    const now = this.now().getTime();
+    const pending = (remindAt: string | undefined, fired?: string): remindAt is string =>
+      remindAt !== undefined && Date.parse(remindAt) > now && fired !== remindAt;
+    const taskId = (after ?? before)!.id;
+    const userId = actor.userId;
+    const job = reminderJobName(taskId);
+    const oldAt = before && pending(before.remindAt, before.reminderFiredFor) ? before.remindAt : undefined;
+    const newAt = after && after.status !== "completed" && pending(after.remindAt) ? after.remindAt : undefined;
+    if (oldAt === newAt) return [];
+
+    const effects: OutboxEntry[] = [];
+    if (oldAt) {
+      const reason = ending ?? (newAt ? "rescheduled" : "removed");
+      if (!newAt) effects.push({ id: randomUUID(), kind: "remove-job", name: job });
+      effects.push(this.publish(ReminderCancelled, { taskId, userId, remindAt: oldAt, reason }, actor));
+    }
+    if (newAt) {
+      const data: ReminderJobData = { taskId, userId, remindAt: newAt };
+      effects.push({ id: randomUUID(), kind: "schedule-job", name: job, dueTime: newAt, data });
+      effects.push(
+        this.publish(ReminderScheduled, { taskId, userId, remindAt: newAt, ...(after?.dueAt ? { dueAt: after.dueAt } : {}) }, actor),
+      );
+    }
+    return effects;
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * The Dapr Jobs API (stable at /v1.0/jobs from Dapr 1.18) over the sidecar's
+ * HTTP API. When a job is due the sidecar calls the app at POST /job/<name>
+ * with the job's data; 2xx (or 404) marks it done. At least once, never early.
+ */
+export interface Jobs {
+  /** Creates or replaces the job `name`, due once at `dueTime` (RFC 3339). */
+  schedule(name: string, job: { dueTime: string; data: unknown }): Promise<void>;
+  /** Deletes the job; deleting a job that does not exist is not an error. */
+  remove(name: string): Promise<void>;
+}
+
+export class JobsError extends Error {
+  override readonly name = "JobsError";
+}
+
+export const createDaprJobs = (opts: { daprHost: string; daprPort: number; timeoutMs?: number }): Jobs => {
+  const url = (name: string) => `http://${opts.daprHost}:${opts.daprPort}/v1.0/jobs/${encodeURIComponent(name)}`;
+  const call = async (name: string, init: RequestInit, okStatuses: number[] = []) => {
+    let res: Response;
+    try {
+      res = await fetch(url(name), { ...init, signal: AbortSignal.timeout(opts.timeoutMs ?? 5_000) });
+    } catch (err) {
+      throw new JobsError(`job ${name}: sidecar unreachable: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    const body = await res.text();
+    if (!res.ok && !okStatuses.includes(res.status)) throw new JobsError(`job ${name}: HTTP ${res.status} ${body}`);
+  };
+  return {
+    schedule: (name, job) =>
+      call(name, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ dueTime: job.dueTime, data: job.data, overwrite: true }),
+      }),
+    remove: (name) => call(name, { method: "DELETE" }, [404]),
+  };
+};

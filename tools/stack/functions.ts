@@ -55,18 +55,19 @@ export const startFunction = async (
   });
   try {
     await waitUntil(`${name} on port ${appPort}`, httpOk(`http://127.0.0.1:${appPort}/healthz`), { process: app });
-    const sidecar = await sidecarFor(stack, name, appPort, { httpPort: daprHttpPort });
-    return {
+    const running: RunningFunction = {
       name,
       appPort,
       app,
-      sidecar,
+      sidecar: await sidecarFor(stack, name, appPort, { httpPort: daprHttpPort }),
       // The sidecar goes first so no new deliveries arrive while the app drains.
+      // (A test may have replaced the sidecar: the current one is stopped.)
       stop: async () => {
-        await sidecar.stop();
+        await running.sidecar.stop();
         await app.stop();
       },
     };
+    return running;
   } catch (err) {
     await app.stop();
     throw err;

@@ -11,7 +11,7 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { mintToken } from "../../functions/task-api/auth.ts";
-import { ReminderDue, TaskCompleted, TaskCreated, TaskDeleted, TaskUpdated } from "../../shared/catalog/events.ts";
+import { ReminderCancelled, ReminderDue, ReminderScheduled, TaskCompleted, TaskCreated, TaskDeleted, TaskUpdated } from "../../shared/catalog/events.ts";
 import { Service, Topic } from "../../shared/catalog/names.ts";
 import { endOffsetTotal, readTopicUntil, type TopicRecord } from "../../shared/testing/kafka.ts";
 import { startFunction, type RunningFunction } from "../../tools/stack/functions.ts";
@@ -148,6 +148,34 @@ describe("task-api writes", () => {
     expect(Date.parse((records.find((r) => (r.value as Envelope).id === due[0]!.id)!.value as { time: string }).time)).toBeGreaterThanOrEqual(
       remindAt.getTime(),
     );
+  });
+});
+
+describe("task-api reminders and limits", () => {
+  it("cancels the reminder of a task completed before it is due: reminder.cancelled, and no reminder.due", async () => {
+    const remindAt = new Date(Date.now() + 4_000).toISOString();
+    const { body } = await call("alice", "POST", "/tasks", { title: "Never mind", reminder: { remindAt } });
+    const id = body!["id"] as string;
+    expect((await call("alice", "POST", `/tasks/${id}/complete`)).status).toBe(200);
+    const records = await readUntil(Topic.Reminders, (rs) => eventsOf(rs, id).length >= 2);
+    expect(eventsOf(records, id).map((e) => [e.type, e.data["reason"]])).toEqual([
+      [ReminderScheduled.type, undefined],
+      [ReminderCancelled.type, "completed"],
+    ]);
+    await sleep(Date.parse(remindAt) - Date.now() + 3_000);
+    const later = await readUntil(Topic.Reminders, (rs) => rs.length >= records.length);
+    expect(eventsOf(later, id).map((e) => e.type)).not.toContain(ReminderDue.type);
+  });
+
+  it("refuses a body over the limit with 413, and serves its OpenAPI document", async () => {
+    const res = await call("alice", "POST", "/tasks", { title: "big", description: "x".repeat(70 * 1024) });
+    expect(res.status).toBe(413);
+    const openapi = await call(undefined, "GET", "/openapi.json");
+    expect(openapi.status).toBe(200);
+    expect(Object.keys(openapi.body!["paths"])).toEqual(
+      expect.arrayContaining(["/tasks", "/tasks/{id}", "/tasks/{id}/complete", "/tasks/{id}/history"]),
+    );
+    expect(openapi.body!["components"]["schemas"]["CreateTask"]["properties"]).toHaveProperty("title");
   });
 });
 

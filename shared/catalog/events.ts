@@ -16,35 +16,59 @@ import { defineEvent, type EventDef } from "./cloudevent.ts";
 import { Topic } from "./names.ts";
 import { Instant, TaskSnapshot, TaskStatus } from "./task.ts";
 
-const ids = { taskId: z.string().min(1), userId: z.string().min(1) };
+const ids = {
+  taskId: z.string().min(1).describe("The task the event is about; equals the envelope's subject."),
+  userId: z.string().min(1).describe("The owner of the task."),
+};
 
 /** One changed field: its value before and after (absent = not set). */
-const FieldChange = z.object({ from: z.unknown().optional(), to: z.unknown().optional() });
+const FieldChange = z.object({
+  from: z.unknown().optional().describe("The value before the change; absent when it was not set."),
+  to: z.unknown().optional().describe("The value after the change; absent when it was removed."),
+});
 
 // ------------------------------------------------------------ task-events
 
 export const TaskCreated = defineEvent({
   topic: Topic.TaskEvents,
   type: "task.created.v1",
-  schema: z.object({ ...ids, task: TaskSnapshot }),
+  schema: z
+    .object({ ...ids, task: TaskSnapshot.describe("The task as created.") })
+    .describe("A task was created."),
 });
 
 export const TaskUpdated = defineEvent({
   topic: Topic.TaskEvents,
   type: "task.updated.v1",
-  schema: z.object({ ...ids, task: TaskSnapshot, changes: z.record(z.string(), FieldChange) }),
+  schema: z
+    .object({
+      ...ids,
+      task: TaskSnapshot.describe("The task after the change."),
+      changes: z
+        .record(z.string(), FieldChange)
+        .describe("The changed fields of the task, by field name."),
+    })
+    .describe("Fields of a task changed."),
 });
 
 export const TaskCompleted = defineEvent({
   topic: Topic.TaskEvents,
   type: "task.completed.v1",
-  schema: z.object({ ...ids, task: TaskSnapshot }),
+  schema: z
+    .object({ ...ids, task: TaskSnapshot.describe("The task as completed.") })
+    .describe("A task was completed."),
 });
 
 export const TaskDeleted = defineEvent({
   topic: Topic.TaskEvents,
   type: "task.deleted.v1",
-  schema: z.object({ ...ids, task: TaskSnapshot, deletedAt: Instant }),
+  schema: z
+    .object({
+      ...ids,
+      task: TaskSnapshot.describe("The task as it was when deleted."),
+      deletedAt: Instant.describe("When the task was deleted."),
+    })
+    .describe("A task was deleted."),
 });
 
 // ------------------------------------------------------------ reminders
@@ -52,23 +76,40 @@ export const TaskDeleted = defineEvent({
 export const ReminderScheduled = defineEvent({
   topic: Topic.Reminders,
   type: "reminder.scheduled.v1",
-  schema: z.object({ ...ids, remindAt: Instant, dueAt: Instant.optional() }),
+  schema: z
+    .object({
+      ...ids,
+      remindAt: Instant.describe("When the reminder will fire."),
+      dueAt: Instant.optional().describe("When the task is due."),
+    })
+    .describe("A reminder was scheduled for a task."),
 });
 
 export const ReminderDue = defineEvent({
   topic: Topic.Reminders,
   type: "reminder.due.v1",
-  schema: z.object({ ...ids, title: z.string(), remindAt: Instant, dueAt: Instant.optional() }),
+  schema: z
+    .object({
+      ...ids,
+      title: z.string().describe("The task's title, for the notification."),
+      remindAt: Instant.describe("When the reminder was scheduled to fire."),
+      dueAt: Instant.optional().describe("When the task is due."),
+    })
+    .describe("A reminder is due: the user should be notified now."),
 });
 
 export const ReminderCancelled = defineEvent({
   topic: Topic.Reminders,
   type: "reminder.cancelled.v1",
-  schema: z.object({
-    ...ids,
-    remindAt: Instant,
-    reason: z.enum(["completed", "deleted", "rescheduled", "removed"]),
-  }),
+  schema: z
+    .object({
+      ...ids,
+      remindAt: Instant.describe("When the cancelled reminder would have fired."),
+      reason: z
+        .enum(["completed", "deleted", "rescheduled", "removed"])
+        .describe("Why the reminder was cancelled."),
+    })
+    .describe("A scheduled reminder was cancelled and will not fire."),
 });
 
 // ------------------------------------------------------------ task-updates
@@ -76,13 +117,26 @@ export const ReminderCancelled = defineEvent({
 export const TaskStatusChanged = defineEvent({
   topic: Topic.TaskUpdates,
   type: "task.status-changed.v1",
-  schema: z.object({ ...ids, from: TaskStatus.optional(), to: TaskStatus.or(z.literal("deleted")), at: Instant }),
+  schema: z
+    .object({
+      ...ids,
+      from: TaskStatus.optional().describe("The status before, when there was one."),
+      to: TaskStatus.or(z.literal("deleted")).describe("The status after, or `deleted`."),
+      at: Instant.describe("When the status changed."),
+    })
+    .describe("A task's status changed, for live clients."),
 });
 
 export const TaskProgressChanged = defineEvent({
   topic: Topic.TaskUpdates,
   type: "task.progress-changed.v1",
-  schema: z.object({ ...ids, progress: z.number().int().min(0).max(100), at: Instant }),
+  schema: z
+    .object({
+      ...ids,
+      progress: z.number().int().min(0).max(100).describe("Percent done, 0–100."),
+      at: Instant.describe("When the progress changed."),
+    })
+    .describe("A task's progress changed, for live clients."),
 });
 
 /** The whole catalog, in documentation order. */

@@ -13,41 +13,53 @@ export const Weekday = z.enum(["MO", "TU", "WE", "TH", "FR", "SA", "SU"]);
 
 export const Recurrence = z
   .object({
-    frequency: z.enum(["daily", "weekly", "monthly", "yearly"]),
-    interval: z.number().int().min(1).max(366).default(1),
+    frequency: z.enum(["daily", "weekly", "monthly", "yearly"]).describe("Calendar unit the series repeats in."),
+    interval: z
+      .number()
+      .int()
+      .min(1)
+      .max(366)
+      .default(1)
+      .describe("Repeats every `interval` units (2 with weekly = every other week)."),
     /** For weekly recurrences: the days it falls on. */
-    weekdays: z.array(Weekday).min(1).max(7).optional(),
+    weekdays: z.array(Weekday).min(1).max(7).optional().describe("For weekly recurrences: the days it falls on."),
     /** Last instant an occurrence may be due. */
-    until: Instant.optional(),
+    until: Instant.optional().describe("Last instant an occurrence may be due. Give `until` or `count`, not both."),
     /** Total occurrences in the series, the first included. */
-    count: z.number().int().min(1).max(10_000).optional(),
+    count: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .optional()
+      .describe("Total occurrences in the series, the first included. Give `until` or `count`, not both."),
     /** IANA zone the calendar maths runs in (dates are stored in UTC). */
-    timeZone: z.string().min(1).max(64).default("UTC"),
+    timeZone: z.string().min(1).max(64).default("UTC").describe("IANA zone the calendar maths runs in (dates are stored in UTC)."),
   })
   .refine((r) => !(r.until && r.count), { message: "give until or count, not both", path: ["count"] });
 export type Recurrence = z.infer<typeof Recurrence>;
 
 /** The task as events carry it: a full snapshot after the change. */
 export const TaskSnapshot = z.object({
-  id: z.string().min(1),
-  userId: z.string().min(1),
-  title: z.string().min(1).max(200),
-  description: z.string().max(5_000).optional(),
-  priority: Priority,
-  tags: z.array(z.string().min(1).max(50)).max(20),
-  status: TaskStatus,
+  id: z.string().min(1).describe("The task id; also the event's subject and Kafka key."),
+  userId: z.string().min(1).describe("The owner of the task."),
+  title: z.string().min(1).max(200).describe("Short title."),
+  description: z.string().max(5_000).optional().describe("Free text."),
+  priority: Priority.describe("How urgent the task is."),
+  tags: z.array(z.string().min(1).max(50)).max(20).describe("Labels chosen by the user; empty when none."),
+  status: TaskStatus.describe("Where the task stands."),
   /** 0–100, for live clients. */
-  progress: z.number().int().min(0).max(100).optional(),
-  dueAt: Instant.optional(),
+  progress: z.number().int().min(0).max(100).optional().describe("Percent done, 0–100, for live clients."),
+  dueAt: Instant.optional().describe("When the task is due."),
   /** When the reminder fires (given directly, or derived from an offset before dueAt). */
-  remindAt: Instant.optional(),
-  recurrence: Recurrence.optional(),
+  remindAt: Instant.optional().describe("When the reminder fires (given directly, or derived from an offset before dueAt)."),
+  recurrence: Recurrence.optional().describe("How the task repeats; absent for a one-off task."),
   /** Shared by every occurrence of a recurring task. */
-  seriesId: z.string().min(1).optional(),
+  seriesId: z.string().min(1).optional().describe("Shared by every occurrence of a recurring task."),
   /** 1 for the first occurrence of a series. */
-  occurrence: z.number().int().min(1).optional(),
-  createdAt: Instant,
-  updatedAt: Instant,
-  completedAt: Instant.optional(),
+  occurrence: z.number().int().min(1).optional().describe("Position in the series; 1 for the first occurrence."),
+  createdAt: Instant.describe("When the task was created."),
+  updatedAt: Instant.describe("When the task last changed."),
+  completedAt: Instant.optional().describe("When the task was completed."),
 });
 export type TaskSnapshot = z.infer<typeof TaskSnapshot>;

@@ -48,7 +48,13 @@ const parse = <S extends z.ZodType>(schema: S, value: unknown, where: "body" | "
 
 const IdempotencyKey = z.string().min(1).max(200).optional();
 const CorrelationId = z.string().regex(/^[\w.:-]{1,128}$/).optional();
-const ReminderJobBody = z.object({ taskId: z.string().min(1), userId: z.string().min(1), remindAt: z.string().min(1) });
+const ReminderJobBody = z.object({
+  taskId: z.string().min(1),
+  userId: z.string().min(1),
+  remindAt: z.string().min(1),
+  correlationId: z.string().min(1).optional(),
+  causationId: z.string().min(1).optional(),
+});
 
 declare module "fastify" {
   interface FastifyRequest {

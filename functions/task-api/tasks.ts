@@ -47,6 +47,10 @@ export interface ReminderJobData {
   taskId: string;
   userId: string;
   remindAt: string;
+  /** The write that scheduled the reminder: reminder.due continues its correlation. */
+  correlationId?: string;
+  /** The reminder.scheduled event's id. */
+  causationId?: string;
 }
 
 const hashOf = (value: unknown): string => createHash("sha256").update(JSON.stringify(value)).digest("hex");
@@ -204,6 +208,8 @@ export class TaskService {
         subject: doc.id,
         source: Service.TaskApi,
         id: stableId(ReminderDue.type, doc.id, job.remindAt),
+        ...(job.correlationId ? { correlationId: job.correlationId } : {}),
+        ...(job.causationId ? { causationId: job.causationId } : {}),
       });
       return {
         ...doc,
@@ -259,11 +265,9 @@ export class TaskService {
       effects.push(this.publish(ReminderCancelled, { taskId, userId, remindAt: oldAt, reason }, actor));
     }
     if (newAt) {
-      const data: ReminderJobData = { taskId, userId, remindAt: newAt };
-      effects.push({ id: randomUUID(), kind: "schedule-job", name: job, dueTime: newAt, data });
-      effects.push(
-        this.publish(ReminderScheduled, { taskId, userId, remindAt: newAt, ...(after?.dueAt ? { dueAt: after.dueAt } : {}) }, actor),
-      );
+      const scheduled = this.publish(ReminderScheduled, { taskId, userId, remindAt: newAt, ...(after?.dueAt ? { dueAt: after.dueAt } : {}) }, actor);
+      const data: ReminderJobData = { taskId, userId, remindAt: newAt, correlationId: actor.correlationId, causationId: scheduled.id };
+      effects.push({ id: randomUUID(), kind: "schedule-job", name: job, dueTime: newAt, data }, scheduled);
     }
     return effects;
   }

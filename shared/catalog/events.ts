@@ -91,7 +91,7 @@ export const ReminderDue = defineEvent({
   schema: z
     .object({
       ...ids,
-      title: z.string().describe("The task's title, for the notification."),
+      title: z.string().min(1).max(200).describe("The task's title, for the notification."),
       remindAt: Instant.describe("When the reminder was scheduled to fire."),
       dueAt: Instant.optional().describe("When the task is due."),
     })

@@ -132,7 +132,13 @@ describe("task-api writes", () => {
 
   it("publishes reminder.due when a reminder 3 s ahead comes due, not before", async () => {
     const remindAt = new Date(Date.now() + 3_000);
-    const { body } = await call("alice", "POST", "/tasks", { title: "Stretch", reminder: { remindAt: remindAt.toISOString() } });
+    const { body } = await call(
+      "alice",
+      "POST",
+      "/tasks",
+      { title: "Stretch", reminder: { remindAt: remindAt.toISOString() } },
+      { "x-correlation-id": "stretch-request" },
+    );
     const id = body!["id"] as string;
     const records = await readUntil(
       Topic.Reminders,
@@ -143,6 +149,8 @@ describe("task-api writes", () => {
     const due = eventsOf(records, id).filter((e) => e.type === ReminderDue.type);
     expect(due).toHaveLength(1);
     expect(due[0]!.data).toMatchObject({ taskId: id, userId: "alice", title: "Stretch", remindAt: remindAt.toISOString() });
+    const scheduled = eventsOf(records, id).find((e) => e.type === ReminderScheduled.type)!;
+    expect(due[0]).toMatchObject({ correlationid: "stretch-request", causationid: scheduled.id });
     expect(arrived).toBeGreaterThanOrEqual(remindAt.getTime());
     expect(arrived - remindAt.getTime()).toBeLessThan(10_000);
     expect(Date.parse((records.find((r) => (r.value as Envelope).id === due[0]!.id)!.value as { time: string }).time)).toBeGreaterThanOrEqual(

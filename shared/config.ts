@@ -32,5 +32,10 @@ export const HostConfig = z.object({
    * Keep it below the resiliency policy's inbound maxRetries + 1, which is only the backstop.
    */
   DELIVERY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(4),
+  /**
+   * How long a claimed effect (ctx.once) is held before another delivery may take it over,
+   * should the holder die. Keep it well inside the resiliency policy's inbound retry window.
+   */
+  CLAIM_LEASE_MS: z.coerce.number().int().min(1_000).max(600_000).default(15_000),
 });
 export type HostConfig = z.output<typeof HostConfig>;

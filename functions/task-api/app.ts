@@ -47,6 +47,9 @@ const parse = <S extends z.ZodType>(schema: S, value: unknown, where: "body" | "
 };
 
 const IdempotencyKey = z.string().min(1).max(200).optional();
+const InternalUserParams = z.object({ userId: z.string().min(1).max(200) });
+/** The apps that may call task-api's internal API. */
+const INTERNAL_CALLERS: readonly string[] = [Service.RecurringTaskService, Service.NotificationService];
 const CorrelationId = z.string().regex(/^[\w.:-]{1,128}$/).optional();
 const ReminderJobBody = z.object({
   taskId: z.string().min(1),
@@ -85,6 +88,34 @@ export const taskApi = (deps: TaskApiDeps): FunctionDef =>
         }
         await deps.tasks.reminderDue(job.data satisfies ReminderJobData);
         return {};
+      });
+
+      // Service invocation from the consumers, on behalf of a task's owner. Reached through the
+      // caller's sidecar, which sets dapr-caller-app-id; in a cluster, Dapr access control and
+      // APP_API_TOKEN keep anyone else out.
+      app.register(async (internal: FastifyInstance) => {
+        internal.addHook("onRequest", async (request: FastifyRequest<{ Params: { userId?: string } }>) => {
+          if (deps.appApiToken && request.headers["dapr-api-token"] !== deps.appApiToken) throw new Unauthorized("bad app API token");
+          const caller = request.headers["dapr-caller-app-id"];
+          if (typeof caller !== "string" || !INTERNAL_CALLERS.includes(caller)) {
+            throw new Unauthorized(`internal API is for ${INTERNAL_CALLERS.join(", ")}, not ${String(caller ?? "anonymous callers")}`);
+          }
+          const { userId } = parse(InternalUserParams, { userId: request.params.userId }, "params");
+          const correlationId = parse(CorrelationId, request.headers["x-correlation-id"], "header") ?? randomUUID();
+          request.actor = { userId, correlationId };
+        });
+
+        internal.post("/internal/users/:userId/tasks", { bodyLimit: TASK_BODY_LIMIT }, async (request, reply) => {
+          const body = parse(CreateTaskBody, request.body, "body");
+          const key = parse(IdempotencyKey, request.headers["idempotency-key"], "header");
+          const { task, created } = await deps.tasks.create(request.actor, body, key);
+          return reply.code(created ? 201 : 200).send(task);
+        });
+
+        internal.get("/internal/users/:userId/tasks/:id", async (request, reply) => {
+          const { id } = parse(TaskIdParams, { id: (request.params as { id?: string }).id }, "params");
+          return (await deps.tasks.get(request.actor, id)) ?? notFound(reply, id);
+        });
       });
 
       app.register(async (tasksApi: FastifyInstance) => {

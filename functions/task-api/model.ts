@@ -34,6 +34,7 @@ export const CreateTaskBody = z
     /** Set by recurring-task-service when it creates the next occurrence. */
     seriesId: z.string().min(1).max(100).optional(),
     occurrence: z.number().int().min(1).optional(),
+    seriesStartAt: Instant.optional(),
   })
   .superRefine((t, ctx) => {
     if (t.reminder?.minutesBefore !== undefined && !t.dueAt) {

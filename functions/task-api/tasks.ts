@@ -73,7 +73,9 @@ export class TaskService {
       ...fields,
       id,
       userId: actor.userId,
-      ...(body.recurrence ? { seriesId: body.seriesId ?? id, occurrence: body.occurrence ?? 1 } : {}),
+      ...(body.recurrence
+        ? { seriesId: body.seriesId ?? id, occurrence: body.occurrence ?? 1, seriesStartAt: body.seriesStartAt ?? body.dueAt }
+        : {}),
       ...(resolveRemindAt(body.dueAt, reminder) ? { remindAt: resolveRemindAt(body.dueAt, reminder) } : {}),
       createdAt: at,
       updatedAt: at,
@@ -127,7 +129,7 @@ export class TaskService {
       const remindAt = resolveRemindAt(next.dueAt, next.reminderRule);
       if (remindAt) next.remindAt = remindAt;
       else delete next.remindAt;
-      if (next.recurrence && !next.seriesId) Object.assign(next, { seriesId: next.id, occurrence: 1 });
+      if (next.recurrence && !next.seriesId) Object.assign(next, { seriesId: next.id, occurrence: 1, seriesStartAt: next.dueAt });
       next.updatedAt = this.now().toISOString();
 
       const after = snapshotOf(next);

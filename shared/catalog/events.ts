@@ -139,6 +139,19 @@ export const TaskProgressChanged = defineEvent({
     .describe("A task's progress changed, for live clients."),
 });
 
+export const ReminderSent = defineEvent({
+  topic: Topic.TaskUpdates,
+  type: "reminder.sent.v1",
+  schema: z
+    .object({
+      ...ids,
+      remindAt: Instant.describe("The remind time this notification was for."),
+      channels: z.array(z.string().min(1)).min(1).describe("Channels the reminder went out on (webhook, log)."),
+      at: Instant.describe("When it was sent."),
+    })
+    .describe("A reminder went out to the user; produced once per task and remind time."),
+});
+
 /** The whole catalog, in documentation order. */
 export const ALL_EVENTS = [
   TaskCreated,
@@ -150,6 +163,7 @@ export const ALL_EVENTS = [
   ReminderCancelled,
   TaskStatusChanged,
   TaskProgressChanged,
+  ReminderSent,
 ] as const satisfies readonly EventDef[];
 
 export type AnyEvent = (typeof ALL_EVENTS)[number];

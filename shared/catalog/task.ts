@@ -58,6 +58,8 @@ export const TaskSnapshot = z.object({
   seriesId: z.string().min(1).optional().describe("Shared by every occurrence of a recurring task."),
   /** 1 for the first occurrence of a series. */
   occurrence: z.number().int().min(1).optional().describe("Position in the series; 1 for the first occurrence."),
+  /** Due date of the first occurrence: later ones are counted from it, so month ends and leap days come back. */
+  seriesStartAt: Instant.optional().describe("Due date of the series' first occurrence; later occurrences are counted from it."),
   createdAt: Instant.describe("When the task was created."),
   updatedAt: Instant.describe("When the task last changed."),
   completedAt: Instant.optional().describe("When the task was completed."),

@@ -4,10 +4,12 @@ import { PUBSUB } from "../catalog/names.ts";
 import type { Logger } from "../logger.ts";
 import type { FunctionDef } from "./define.ts";
 import { Dispatcher, type DaprStatus } from "./dispatch.ts";
+import type { Once } from "./idempotency.ts";
 import type { Publisher } from "./publisher.ts";
 
 export interface HostDeps {
   publisher: Publisher;
+  once: Once;
   log: Logger;
   maxDeliveryAttempts: number;
 }
@@ -53,7 +55,12 @@ export const buildApp = async (fn: FunctionDef, deps: HostDeps): Promise<Fastify
     // One log line per event comes from the dispatcher; per-request lines would double the hot path's logging.
     logController: new LogController({ disableRequestLogging: true }),
   });
-  const dispatcher = new Dispatcher(fn, { publisher: deps.publisher, log: deps.log, maxAttempts: deps.maxDeliveryAttempts });
+  const dispatcher = new Dispatcher(fn, {
+    publisher: deps.publisher,
+    once: deps.once,
+    log: deps.log,
+    maxAttempts: deps.maxDeliveryAttempts,
+  });
 
   // Dapr delivers single events as application/cloudevents+json.
   app.addContentTypeParser(

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { envelope, type CloudEvent, type EventData, type EventDef } from "../catalog/cloudevent.ts";
 import type { Logger } from "../logger.ts";
+import type { Once } from "./idempotency.ts";
 import type { Publisher } from "./publisher.ts";
 
 /** What a handler may use besides the event: no HTTP, no Dapr types. */
@@ -13,6 +14,8 @@ export interface HandlerContext {
    * redelivered event re-publishes the same id and downstream dedupes it.
    */
   publish<E extends EventDef>(event: E, data: EventData<E>, opts: { subject: string }): Promise<void>;
+  /** Runs an effect once per key across redeliveries and restarts (Dapr state store); true if it ran now. */
+  once: Once;
 }
 
 export interface Consumer<E extends EventDef = EventDef> {
@@ -49,9 +52,11 @@ export const handlerContext = (
   service: string,
   cause: CloudEvent<unknown>,
   publisher: Publisher,
+  once: Once,
   log: Logger,
 ): HandlerContext => ({
   log,
+  once,
   async publish(event, data, { subject }) {
     await publisher.publish(
       event.topic,

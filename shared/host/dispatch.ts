@@ -6,6 +6,7 @@ import { deadLetterTopicOf } from "../catalog/names.ts";
 import type { Logger } from "../logger.ts";
 import { handlerContext, derivedEventId, type Consumer, type FunctionDef } from "./define.ts";
 import { describeError, PermanentError } from "./errors.ts";
+import { ClaimBusy, type Once } from "./idempotency.ts";
 import type { Publisher } from "./publisher.ts";
 
 /** The statuses of Dapr's app contract this host answers with. */
@@ -13,6 +14,7 @@ export type DaprStatus = "SUCCESS" | "RETRY";
 
 export interface DispatchDeps {
   publisher: Publisher;
+  once: Once;
   log: Logger;
   /** Deliveries of one event before it is dead-lettered as retries-exhausted. */
   maxAttempts: number;
@@ -25,6 +27,7 @@ export interface DispatchDeps {
  *   unreadable envelope / bad data   → dead-letter at once, then SUCCESS
  *   PermanentError                   → dead-letter with its reason, then SUCCESS
  *   other error                      → RETRY, until maxAttempts: then dead-letter, SUCCESS
+ *   ClaimBusy (effect held elsewhere) → RETRY, not counted as an attempt
  *   dead-letter publish fails        → RETRY (the event is never dropped unrecorded)
  */
 export class Dispatcher {
@@ -82,7 +85,7 @@ export class Dispatcher {
           causationId: ce.causationid,
           data: data.data,
         };
-        await consumer.handle(event, handlerContext(this.fn.name, event, this.deps.publisher, log));
+        await consumer.handle(event, handlerContext(this.fn.name, event, this.deps.publisher, this.deps.once, log));
       }
       this.attempts.forget(key);
       return "SUCCESS";
@@ -90,6 +93,12 @@ export class Dispatcher {
       if (err instanceof PermanentError) {
         this.attempts.forget(key);
         return this.deadLetter(topic, raw, "permanent", err.message, attempt, log);
+      }
+      if (err instanceof ClaimBusy) {
+        // Another delivery is mid-effect (or died holding the lease): wait, without using up attempts.
+        this.attempts.uncount(key);
+        log.info({ reason: err.message }, "effect in progress elsewhere; will retry");
+        return "RETRY";
       }
       if (attempt >= this.deps.maxAttempts) {
         this.attempts.forget(key);
@@ -156,6 +165,12 @@ class AttemptCounter {
       if (oldest !== undefined) this.counts.delete(oldest);
     }
     return n;
+  }
+
+  uncount(key: string): void {
+    const n = this.counts.get(key);
+    if (n !== undefined && n > 1) this.counts.set(key, n - 1);
+    else this.counts.delete(key);
   }
 
   forget(key: string): void {

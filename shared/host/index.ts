@@ -4,3 +4,5 @@ export { PermanentError, permanent, PublishError } from "./errors.ts";
 export { createDaprJobs, type Jobs } from "./jobs.ts";
 export { createDaprPublisher, withRetry, type Publisher } from "./publisher.ts";
 export { runFunction, type HostContext } from "./run.ts";
+export { ClaimBusy, createOnce, daprStateClient, type Once } from "./idempotency.ts";
+export { createDaprInvoker, type Invoker } from "./invoke.ts";

@@ -4,6 +4,8 @@ import { createLogger, type Logger } from "../logger.ts";
 import { buildApp } from "./app.ts";
 import type { FunctionDef } from "./define.ts";
 import { createDaprJobs, type Jobs } from "./jobs.ts";
+import { createOnce, daprStateClient, type Once } from "./idempotency.ts";
+import { createDaprInvoker, type Invoker } from "./invoke.ts";
 import { createDaprPublisher, type Publisher } from "./publisher.ts";
 
 /** What the host hands a function's builder: its sidecar's APIs and its logger. */
@@ -12,6 +14,8 @@ export interface HostContext {
   log: Logger;
   publisher: Publisher;
   jobs: Jobs;
+  invoker: Invoker;
+  once: Once;
 }
 
 /** Prints a configuration problem and stops the process; other errors propagate. */
@@ -40,14 +44,26 @@ export const runFunction = async (
   }
   const log = createLogger(service, config.LOG_LEVEL);
   const sidecar = { daprHost: config.DAPR_HOST, daprPort: config.DAPR_HTTP_PORT };
-  const host: HostContext = { config, log, publisher: createDaprPublisher(sidecar), jobs: createDaprJobs(sidecar) };
+  const host: HostContext = {
+    config,
+    log,
+    publisher: createDaprPublisher(sidecar),
+    jobs: createDaprJobs(sidecar),
+    invoker: createDaprInvoker(sidecar),
+    once: createOnce(daprStateClient(sidecar), config.CLAIM_LEASE_MS),
+  };
   let fn: FunctionDef;
   try {
     fn = typeof build === "function" ? await build(host) : build;
   } catch (err) {
     return exitOnConfigError(service, err);
   }
-  const app = await buildApp(fn, { publisher: host.publisher, log, maxDeliveryAttempts: config.DELIVERY_MAX_ATTEMPTS });
+  const app = await buildApp(fn, {
+    publisher: host.publisher,
+    once: host.once,
+    log,
+    maxDeliveryAttempts: config.DELIVERY_MAX_ATTEMPTS,
+  });
 
   let closing = false;
   const shutdown = (signal: string) => {

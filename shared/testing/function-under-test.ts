@@ -8,6 +8,7 @@ import type { Sidecar } from "../../tools/stack/dapr.ts";
 import { freePort } from "../../tools/stack/process.ts";
 import { buildApp } from "../host/app.ts";
 import type { FunctionDef } from "../host/define.ts";
+import { createOnce, daprStateClient } from "../host/idempotency.ts";
 import { createDaprPublisher, type Publisher } from "../host/publisher.ts";
 import { createLogger } from "../logger.ts";
 
@@ -29,6 +30,7 @@ export const runWithSidecar = async (
   const publisher = createDaprPublisher({ daprHost: "127.0.0.1", daprPort: daprHttpPort });
   const app = await buildApp(fn, {
     publisher,
+    once: createOnce(daprStateClient({ daprHost: "127.0.0.1", daprPort: daprHttpPort })),
     log: createLogger(fn.name, process.env["LOG_LEVEL"] ?? "warn"),
     maxDeliveryAttempts: opts.maxDeliveryAttempts ?? 4,
   });

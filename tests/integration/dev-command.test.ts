@@ -11,6 +11,7 @@ import { describe, expect, it } from "vitest";
 import { allTopics } from "../../shared/catalog/names.ts";
 import { repoRoot } from "../../tools/stack/paths.ts";
 import { freePort, reapStale, waitUntil } from "../../tools/stack/process.ts";
+import { testDataDir } from "./stack.setup.ts";
 
 const alive = (pid: number) => {
   try {
@@ -23,7 +24,7 @@ const alive = (pid: number) => {
 
 describe("npm run dev", () => {
   it("runs the stack with every topic until Ctrl-C, then leaves no process behind", async () => {
-    const dataDir = join(repoRoot, ".data/test-dev");
+    const dataDir = `${testDataDir()}-dev`;
     reapStale(join(dataDir, "pids")); // a run that was killed mid-test leaves pid files for this
     rmSync(dataDir, { recursive: true, force: true });
     const kafkaPort = await freePort();

@@ -5,6 +5,9 @@ import { repoRoot } from "../../tools/stack/paths.ts";
 import { reapStale } from "../../tools/stack/process.ts";
 import { startStack, type StackInfo } from "../../tools/stack/stack.ts";
 
+/** Where the test stack keeps its data; TEST_DATA_DIR lets two runs share a machine. */
+export const testDataDir = (): string => process.env["TEST_DATA_DIR"] ?? join(repoRoot, ".data/test");
+
 declare module "vitest" {
   export interface ProvidedContext {
     stack: StackInfo;
@@ -16,7 +19,7 @@ declare module "vitest" {
  * (so `npm run dev` can run beside it). Logs stay in .data/test/logs after the run.
  */
 export default async function setup(project: TestProject) {
-  const dataDir = join(repoRoot, ".data/test");
+  const dataDir = testDataDir();
   const started = Date.now();
   const stack = await startStack({ dataDir, ports: "free", fresh: true, log: (l) => console.log(`[stack] ${l}`) });
   console.log(`[stack] ready in ${((Date.now() - started) / 1000).toFixed(1)} s; logs in ${stack.logDir}`);

@@ -9,7 +9,9 @@ import { buildApp } from "../../shared/host/app.ts";
 import { defineConsumer, defineFunction, derivedEventId, type FunctionDef } from "../../shared/host/define.ts";
 import { permanent } from "../../shared/host/errors.ts";
 import { createLogger } from "../../shared/logger.ts";
+import { createOnce } from "../../shared/host/idempotency.ts";
 import { MemoryPublisher } from "../../shared/testing/memory-publisher.ts";
+import { MemoryState } from "../../shared/testing/memory-state.ts";
 
 const Pinged = defineEvent({ topic: "pings", type: "ping.sent.v1", schema: z.object({ n: z.number().int() }) });
 const Ponged = defineEvent({ topic: "pongs", type: "pong.sent.v1", schema: z.object({ n: z.number().int() }) });
@@ -39,7 +41,7 @@ const pinger = (extra: Partial<FunctionDef> = {}): FunctionDef =>
   });
 
 const start = async (fn: FunctionDef = pinger()) => {
-  app = await buildApp(fn, { publisher, log: createLogger("pinger", "silent"), maxDeliveryAttempts: 3 });
+  app = await buildApp(fn, { publisher, once: createOnce(new MemoryState()), log: createLogger("pinger", "silent"), maxDeliveryAttempts: 3 });
 };
 
 const ping = (n: number | string, subject = "task-1") =>
@@ -223,7 +225,7 @@ describe("bulk delivery", () => {
           }),
         ],
       }),
-      { publisher, log: createLogger("pinger", "silent"), maxDeliveryAttempts: 3 },
+      { publisher, once: createOnce(new MemoryState()), log: createLogger("pinger", "silent"), maxDeliveryAttempts: 3 },
     );
     const res = await deliver(bulk([ping(1, "a"), ping(2, "a"), ping(3, "b")]), "application/json");
     expect(res.body.statuses).toEqual([

@@ -20,6 +20,8 @@ export interface RunningFunction {
   appPort: number;
   app: ManagedProcess;
   sidecar: Sidecar;
+  /** Starts the app process again (same port and environment) after it stopped or was killed. */
+  restartApp(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -35,7 +37,7 @@ export const startFunction = async (
 ): Promise<RunningFunction> => {
   const appPort = opts.appPort ?? (await freePort());
   const daprHttpPort = await freePort();
-  const app = startProcess({
+  const launch = () => startProcess({
     name,
     command: process.execPath,
     args: ["--import", "tsx", opts.entry ?? join(repoRoot, "functions", name, "main.ts")],
@@ -53,18 +55,26 @@ export const startFunction = async (
     logFile: join(stack.logDir, `${name}.log`),
     pidDir: stack.pidDir,
   });
+  const healthy = (app: ManagedProcess) =>
+    waitUntil(`${name} on port ${appPort}`, httpOk(`http://127.0.0.1:${appPort}/healthz`), { process: app });
+  const app = launch();
   try {
-    await waitUntil(`${name} on port ${appPort}`, httpOk(`http://127.0.0.1:${appPort}/healthz`), { process: app });
+    await healthy(app);
     const running: RunningFunction = {
       name,
       appPort,
       app,
       sidecar: await sidecarFor(stack, name, appPort, { httpPort: daprHttpPort }),
+      restartApp: async () => {
+        await running.app.stop();
+        running.app = launch();
+        await healthy(running.app);
+      },
       // The sidecar goes first so no new deliveries arrive while the app drains.
-      // (A test may have replaced the sidecar: the current one is stopped.)
+      // (A test may have replaced the sidecar or the app: the current ones are stopped.)
       stop: async () => {
         await running.sidecar.stop();
-        await app.stop();
+        await running.app.stop();
       },
     };
     return running;

@@ -1,0 +1,54 @@
+/** Where reminders go. Each channel sends one message or throws; a PermanentError means retrying cannot help. */
+import { permanent } from "../../shared/host/errors.ts";
+import type { Logger } from "../../shared/logger.ts";
+
+export interface ReminderMessage {
+  /** The reminder.due event id: stable per task and remind time, so receivers can de-duplicate. */
+  eventId: string;
+  taskId: string;
+  userId: string;
+  title: string;
+  dueAt?: string;
+  remindAt: string;
+}
+
+export interface Channel {
+  readonly name: string;
+  send(message: ReminderMessage): Promise<void>;
+}
+
+/**
+ * POSTs the reminder as JSON, with `Idempotency-Key: <eventId>`. 2xx is sent;
+ * 408, 429 and 5xx are retried; any other 4xx is permanent (the receiver
+ * will not take it, however often it is sent).
+ */
+export const webhookChannel = (url: string, timeoutMs: number): Channel => ({
+  name: "webhook",
+  async send(message) {
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", "idempotency-key": message.eventId },
+        body: JSON.stringify(message),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      throw new Error(`webhook unreachable: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    const body = (await res.text()).slice(0, 500);
+    if (res.ok) return;
+    if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
+      throw permanent(`webhook refused the reminder: HTTP ${res.status} ${body}`);
+    }
+    throw new Error(`webhook failed: HTTP ${res.status} ${body}`);
+  },
+});
+
+/** Writes the reminder to the service's log: always on, and the only channel when no webhook is set. */
+export const logChannel = (log: Logger): Channel => ({
+  name: "log",
+  async send(message) {
+    log.info({ reminder: message }, "reminder");
+  },
+});

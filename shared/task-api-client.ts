@@ -1,0 +1,37 @@
+/**
+ * The consumers' client for task-api's internal API, over Dapr service
+ * invocation: the consumers never write tasks themselves.
+ */
+import { Service } from "./catalog/names.ts";
+import { TaskSnapshot } from "./catalog/task.ts";
+import { permanent } from "./host/errors.ts";
+import type { Invoker } from "./host/invoke.ts";
+
+export interface TaskApiClient {
+  /** The task as task-api has it now; undefined if it does not exist (or was deleted). */
+  find(userId: string, taskId: string): Promise<TaskSnapshot | undefined>;
+  /** Creates a task for `userId`; the idempotency key makes a retry return the same task. */
+  create(userId: string, body: Record<string, unknown>, opts: { idempotencyKey: string; correlationId: string }): Promise<TaskSnapshot>;
+}
+
+const path = (...parts: string[]) => parts.map(encodeURIComponent).join("/");
+
+export const taskApiClient = (invoker: Invoker): TaskApiClient => ({
+  async find(userId, taskId) {
+    const res = await invoker.invoke(Service.TaskApi, `internal/users/${path(userId)}/tasks/${path(taskId)}`);
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) throw new Error(`task-api lookup of ${taskId}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+    return TaskSnapshot.parse(res.body);
+  },
+  async create(userId, body, opts) {
+    const res = await invoker.invoke(Service.TaskApi, `internal/users/${path(userId)}/tasks`, {
+      method: "POST",
+      body,
+      headers: { "idempotency-key": opts.idempotencyKey, "x-correlation-id": opts.correlationId },
+    });
+    // A request task-api rejects will be rejected again: dead-letter it with task-api's reason.
+    if (res.status === 400 || res.status === 422) throw permanent(`task-api refused the task: ${JSON.stringify(res.body)}`);
+    if (res.status !== 200 && res.status !== 201) throw new Error(`task-api create: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+    return TaskSnapshot.parse(res.body);
+  },
+});

@@ -48,7 +48,7 @@ describe("npm run dev", () => {
       await waitUntil("npm run dev to be ready", async () => output.includes("Ctrl-C stops everything."), {
         timeoutMs: 120_000,
       });
-      expect(output).toContain(`Kafka              127.0.0.1:${kafkaPort}`);
+      expect(output).toMatch(new RegExp(`Kafka +127\\.0\\.0\\.1:${kafkaPort}\n`));
 
       const admin = new Kafka({ brokers: [`127.0.0.1:${kafkaPort}`], logLevel: logLevel.NOTHING }).admin();
       await admin.connect();

@@ -34,12 +34,16 @@ const main = async () => {
   process.on("SIGTERM", () => void stopAll("SIGTERM"));
 
   try {
-    for (const name of discoverFunctions()) {
-      const appPort = FIXED_APP_PORTS[name];
-      functions.push(
-        await startFunction(stack, name, { ...(appPort ? { appPort } : {}), env: { AUTH_JWT_SECRET: authSecret } }),
-      );
-    }
+    // In parallel; each settles on its own, so a failure still leaves the others stoppable.
+    const results = await Promise.allSettled(
+      discoverFunctions().map((name) => {
+        const appPort = FIXED_APP_PORTS[name];
+        return startFunction(stack, name, { ...(appPort ? { appPort } : {}), env: { AUTH_JWT_SECRET: authSecret } });
+      }),
+    );
+    for (const r of results) if (r.status === "fulfilled") functions.push(r.value);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
   } catch (err) {
     await stopAll("start-up failed");
     throw err;

@@ -11,11 +11,12 @@ import { TaskService } from "./tasks.ts";
 // Clients know task-api on PORT (default 8080); a runner that assigns APP_PORT wins.
 process.env["APP_PORT"] ??= process.env["PORT"] ?? "8080";
 
-await runFunction(Service.TaskApi, async ({ log, publisher, jobs }) => {
+await runFunction(Service.TaskApi, async ({ log, publisher, jobs, metrics }) => {
   const auth = parseConfig(AuthConfig);
   const cosmos = parseConfig(CosmosConfig);
   const store = await TaskStore.open(await openCosmosDatabase(cosmos));
   const relay = new OutboxRelay(store, { publisher, jobs }, log);
+  metrics.gauge("taskapp_outbox_backlog", "Tasks with side effects still to carry out, as of the last outbox sweep.", () => relay.backlog);
   return taskApi({
     tasks: new TaskService(store, relay),
     relay,

@@ -5,11 +5,14 @@ import type { Logger } from "../logger.ts";
 import type { FunctionDef } from "./define.ts";
 import { Dispatcher, type DaprStatus } from "./dispatch.ts";
 import type { Once } from "./idempotency.ts";
+import { HostMetrics } from "./metrics.ts";
 import type { Publisher } from "./publisher.ts";
 
 export interface HostDeps {
   publisher: Publisher;
   once: Once;
+  /** Created for the function if not given; give it to instrument what is built outside (publisher, gauges). */
+  metrics?: HostMetrics;
   log: Logger;
   maxDeliveryAttempts: number;
 }
@@ -55,9 +58,11 @@ export const buildApp = async (fn: FunctionDef, deps: HostDeps): Promise<Fastify
     // One log line per event comes from the dispatcher; per-request lines would double the hot path's logging.
     logController: new LogController({ disableRequestLogging: true }),
   });
+  const metrics = deps.metrics ?? new HostMetrics(fn.name);
   const dispatcher = new Dispatcher(fn, {
     publisher: deps.publisher,
     once: deps.once,
+    metrics,
     log: deps.log,
     maxAttempts: deps.maxDeliveryAttempts,
   });
@@ -70,6 +75,10 @@ export const buildApp = async (fn: FunctionDef, deps: HostDeps): Promise<Fastify
   );
 
   app.get("/healthz", async () => ({ status: "ok", service: fn.name }));
+
+  app.get("/metrics", async (_request, reply) =>
+    reply.header("content-type", metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
 
   app.get("/dapr/subscribe", async () => subscriptionsOf(fn, dispatcher.deadLetterTopic, dispatcher.topics));
 

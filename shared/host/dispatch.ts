@@ -7,6 +7,7 @@ import type { Logger } from "../logger.ts";
 import { handlerContext, derivedEventId, type Consumer, type FunctionDef } from "./define.ts";
 import { describeError, PermanentError } from "./errors.ts";
 import { ClaimBusy, type Once } from "./idempotency.ts";
+import type { EventOutcome, HostMetrics } from "./metrics.ts";
 import type { Publisher } from "./publisher.ts";
 
 /** The statuses of Dapr's app contract this host answers with. */
@@ -15,6 +16,7 @@ export type DaprStatus = "SUCCESS" | "RETRY";
 export interface DispatchDeps {
   publisher: Publisher;
   once: Once;
+  metrics: HostMetrics;
   log: Logger;
   /** Deliveries of one event before it is dead-lettered as retries-exhausted. */
   maxAttempts: number;
@@ -54,16 +56,25 @@ export class Dispatcher {
   }
 
   async deliver(topic: string, raw: unknown): Promise<DaprStatus> {
+    const type = typeof (raw as { type?: unknown })?.type === "string" ? (raw as { type: string }).type : "unknown";
+    const end = this.deps.metrics.handlerSeconds.startTimer({ type });
+    const { status, outcome } = await this.dispatch(topic, raw);
+    end();
+    this.deps.metrics.events.inc({ topic, type, outcome });
+    return status;
+  }
+
+  private async dispatch(topic: string, raw: unknown): Promise<{ status: DaprStatus; outcome: EventOutcome }> {
     const parsed = CloudEventEnvelope.safeParse(raw);
     if (!parsed.success) {
-      return this.deadLetter(topic, raw, "invalid-envelope", issuesOf(parsed.error), 1);
+      return dead(await this.deadLetter(topic, raw, "invalid-envelope", issuesOf(parsed.error), 1));
     }
     const ce = parsed.data;
     const consumers = this.routes.get(topic)?.get(ce.type);
     const log = this.deps.log.child({ eventId: ce.id, type: ce.type, correlationId: ce.correlationid ?? ce.id });
     if (!consumers) {
       log.debug({ topic }, "event type not handled here");
-      return "SUCCESS";
+      return { status: "SUCCESS", outcome: "ignored" };
     }
 
     const key = `${topic}/${ce.id}`;
@@ -73,7 +84,7 @@ export class Dispatcher {
         const data = consumer.event.schema.safeParse(ce.data);
         if (!data.success) {
           this.attempts.forget(key);
-          return this.deadLetter(topic, raw, "invalid-data", issuesOf(data.error), attempt, log);
+          return dead(await this.deadLetter(topic, raw, "invalid-data", issuesOf(data.error), attempt, log));
         }
         const event: CloudEvent<unknown> = {
           id: ce.id,
@@ -85,28 +96,37 @@ export class Dispatcher {
           causationId: ce.causationid,
           data: data.data,
         };
-        await consumer.handle(event, handlerContext(this.fn.name, event, this.deps.publisher, this.deps.once, log));
+        await consumer.handle(event, handlerContext(this.fn.name, event, this.deps.publisher, this.countedOnce(ce.type), log));
       }
       this.attempts.forget(key);
-      return "SUCCESS";
+      return { status: "SUCCESS", outcome: "handled" };
     } catch (err) {
       if (err instanceof PermanentError) {
         this.attempts.forget(key);
-        return this.deadLetter(topic, raw, "permanent", err.message, attempt, log);
+        return dead(await this.deadLetter(topic, raw, "permanent", err.message, attempt, log));
       }
       if (err instanceof ClaimBusy) {
         // Another delivery is mid-effect (or died holding the lease): wait, without using up attempts.
         this.attempts.uncount(key);
         log.info({ reason: err.message }, "effect in progress elsewhere; will retry");
-        return "RETRY";
+        return { status: "RETRY", outcome: "failed" };
       }
       if (attempt >= this.deps.maxAttempts) {
         this.attempts.forget(key);
-        return this.deadLetter(topic, raw, "retries-exhausted", describeError(err), attempt, log);
+        return dead(await this.deadLetter(topic, raw, "retries-exhausted", describeError(err), attempt, log));
       }
       log.warn({ err, attempt, maxAttempts: this.deps.maxAttempts }, "handler failed; will retry");
-      return "RETRY";
+      return { status: "RETRY", outcome: "failed" };
     }
+  }
+
+  /** once(), counting the effects it skipped as duplicates. */
+  private countedOnce(type: string): Once {
+    return async (key, effect) => {
+      const ran = await this.deps.once(key, effect);
+      if (!ran) this.deps.metrics.duplicates.inc({ type });
+      return ran;
+    };
   }
 
   private async deadLetter(
@@ -150,6 +170,12 @@ export class Dispatcher {
     return "SUCCESS";
   }
 }
+
+/** A dead-letter attempt's status: dead-lettered, or RETRY when the dead-letter publish failed. */
+const dead = (status: DaprStatus): { status: DaprStatus; outcome: EventOutcome } => ({
+  status,
+  outcome: status === "SUCCESS" ? "dead_lettered" : "failed",
+});
 
 /** Counts deliveries per event, bounded: the oldest entries go first. */
 class AttemptCounter {

@@ -6,3 +6,4 @@ export { createDaprPublisher, withRetry, type Publisher } from "./publisher.ts";
 export { runFunction, type HostContext } from "./run.ts";
 export { ClaimBusy, createOnce, daprStateClient, type Once } from "./idempotency.ts";
 export { createDaprInvoker, type Invoker } from "./invoke.ts";
+export { HostMetrics, instrumentPublisher } from "./metrics.ts";

@@ -6,11 +6,13 @@ import type { FunctionDef } from "./define.ts";
 import { createDaprJobs, type Jobs } from "./jobs.ts";
 import { createOnce, daprStateClient, type Once } from "./idempotency.ts";
 import { createDaprInvoker, type Invoker } from "./invoke.ts";
+import { HostMetrics, instrumentPublisher } from "./metrics.ts";
 import { createDaprPublisher, type Publisher } from "./publisher.ts";
 
 /** What the host hands a function's builder: its sidecar's APIs and its logger. */
 export interface HostContext {
   config: HostConfig;
+  metrics: HostMetrics;
   log: Logger;
   publisher: Publisher;
   jobs: Jobs;
@@ -44,10 +46,12 @@ export const runFunction = async (
   }
   const log = createLogger(service, config.LOG_LEVEL);
   const sidecar = { daprHost: config.DAPR_HOST, daprPort: config.DAPR_HTTP_PORT };
+  const metrics = new HostMetrics(service);
   const host: HostContext = {
     config,
+    metrics,
     log,
-    publisher: createDaprPublisher(sidecar),
+    publisher: instrumentPublisher(createDaprPublisher(sidecar), metrics),
     jobs: createDaprJobs(sidecar),
     invoker: createDaprInvoker(sidecar),
     once: createOnce(daprStateClient(sidecar), config.CLAIM_LEASE_MS),
@@ -61,6 +65,7 @@ export const runFunction = async (
   const app = await buildApp(fn, {
     publisher: host.publisher,
     once: host.once,
+    metrics,
     log,
     maxDeliveryAttempts: config.DELIVERY_MAX_ATTEMPTS,
   });

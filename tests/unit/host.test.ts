@@ -236,3 +236,22 @@ describe("bulk delivery", () => {
     expect(handled.map((h) => h.data.n)).toEqual([3]);
   });
 });
+
+describe("metrics", () => {
+  it("counts deliveries by outcome and serves them on /metrics", async () => {
+    await start();
+    await deliver(ping(1));
+    outcome = "permanent";
+    await deliver(ping(2));
+    outcome = "throw";
+    await deliver(ping(3));
+    const res = await app.inject({ method: "GET", url: "/metrics" });
+    expect(res.statusCode).toBe(200);
+    const line = (outcomeLabel: string) =>
+      `taskapp_events_total{topic="pings",type="ping.sent.v1",outcome="${outcomeLabel}",service="pinger"} 1`;
+    expect(res.body).toContain(line("handled"));
+    expect(res.body).toContain(line("dead_lettered"));
+    expect(res.body).toContain(line("failed"));
+    expect(res.body).toContain('taskapp_handler_duration_seconds_count{service="pinger",type="ping.sent.v1"} 3');
+  });
+});

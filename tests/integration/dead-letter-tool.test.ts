@@ -1,0 +1,195 @@
+/**
+ * The dead-letter tool on the real stack: a consumer dead-letters an event; the
+ * tool, as a Dapr app of its own, lists it with its reason (and an original
+ * Dapr forwarded without a record); after the consumer is fixed, a replay
+ * publishes the original through Dapr and the consumer handles it under the
+ * same id, while the dead-letter topic keeps its records.
+ */
+import { execFile as execFileCb } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
+import { Kafka, logLevel } from "kafkajs";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { z } from "zod";
+import { defineEvent, envelope, type CloudEventEnvelope } from "../../shared/catalog/cloudevent.ts";
+import { DEAD_LETTER_TYPE } from "../../shared/catalog/dead-letter.ts";
+import { deadLetterTopicOf, PUBSUB, Service } from "../../shared/catalog/names.ts";
+import { defineConsumer, defineFunction } from "../../shared/host/define.ts";
+import { permanent } from "../../shared/host/errors.ts";
+import { createDaprClient } from "../../shared/host/publisher.ts";
+import { runWithSidecar, type FunctionUnderTest } from "../../shared/testing/function-under-test.ts";
+import { endOffsetTotal, readTopicUntil } from "../../shared/testing/kafka.ts";
+import { listDeadLetters, replay } from "../../tools/dead-letter/dead-letters.ts";
+import { FORWARDED_REASON } from "../../tools/dead-letter/records.ts";
+import { connectToRunningStack } from "../../tools/dead-letter/stack.ts";
+import { ensureTopics } from "../../tools/stack/kafka.ts";
+import { repoRoot } from "../../tools/stack/paths.ts";
+import type { StackInfo } from "../../tools/stack/stack.ts";
+
+const execFile = promisify(execFileCb);
+
+const stack = inject("stack");
+const run = randomUUID().slice(0, 8);
+const topic = `dlq-tool-${run}`;
+const consumerName = `dlq-tool-consumer-${run}`;
+const deadLetterTopic = deadLetterTopicOf(consumerName);
+const schedulerPort = stack.schedulerAddress.split(":").pop()!;
+
+const Noted = defineEvent({ topic, type: "test.noted.v1", schema: z.object({ note: z.string() }) });
+
+/** Until the test fixes it, the consumer rejects every event for good. */
+let fixed = false;
+const handled: { id: string; subject: string | undefined }[] = [];
+
+const consumer = defineFunction({
+  name: consumerName,
+  consumers: [
+    defineConsumer({
+      event: Noted,
+      async handle(event) {
+        if (!fixed) throw permanent(`note ${event.data.note} refers to a missing list`);
+        handled.push({ id: event.id, subject: event.subject });
+      },
+    }),
+  ],
+});
+
+let consumerApp: FunctionUnderTest;
+/** The stack as the CLI finds it from its data directory. */
+let connected: StackInfo;
+
+const noted = (note: string, subject: string): CloudEventEnvelope =>
+  envelope({ event: Noted, data: { note }, subject, source: "test" });
+
+const waitFor = async <T>(what: string, get: () => T | undefined, timeoutMs = 30_000): Promise<T> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = get();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+};
+
+const recordFor = (id: string) => (records: { value: unknown }[]) =>
+  records.some((r) => {
+    const v = r.value as { id?: string; type?: string; data?: { event?: { id?: string } } };
+    return v.type === DEAD_LETTER_TYPE ? v.data?.event?.id === id : v.id === id;
+  });
+
+// One event the host dead-letters with its reason; one original as Dapr forwards it (no record).
+const rejected = noted("groceries", "task-dlq-1");
+const forwarded = noted("chores", "task-dlq-2");
+
+beforeAll(async () => {
+  await ensureTopics(stack.kafkaBrokers, [
+    { name: topic, partitions: 2 },
+    { name: deadLetterTopic, partitions: 1 },
+  ]);
+  consumerApp = await runWithSidecar(stack, consumer);
+  connected = await connectToRunningStack(stack.dataDir, { DAPR_SCHEDULER_PORT: schedulerPort });
+
+  await consumerApp.publisher.publish(topic, rejected);
+  // What Dapr writes when its own retries run out: the original record's bytes as they were,
+  // with the attributes Dapr added at publish (topic, pubsubname, trace). Raw payload keeps them as given.
+  const dapr = createDaprClient("127.0.0.1", consumerApp.sidecar.httpPort);
+  const { error } = await dapr.pubsub.publish(
+    PUBSUB,
+    deadLetterTopic,
+    { ...forwarded, topic, pubsubname: PUBSUB, traceid: "00-1-2-01", traceparent: "00-1-2-01", tracestate: "" },
+    { contentType: "application/json", metadata: { rawPayload: "true", partitionKey: forwarded.subject! } },
+  );
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  await readTopicUntil(stack.kafkaBrokers, deadLetterTopic, (rs) => recordFor(rejected.id)(rs) && recordFor(forwarded.id)(rs));
+});
+
+afterAll(async () => {
+  await consumerApp?.stop();
+});
+
+describe("the dead-letter tool", () => {
+  it("finds the running stack from its data directory", () => {
+    expect(connected).toMatchObject({
+      kafkaBrokers: stack.kafkaBrokers,
+      schedulerAddress: stack.schedulerAddress,
+      resourcesPath: stack.resourcesPath,
+      configFile: stack.configFile,
+      logDir: stack.logDir,
+      pidDir: stack.pidDir,
+    });
+  });
+
+  it("lists a consumer's dead-lettered events with their reasons, both shapes", async () => {
+    const [result] = await listDeadLetters(connected, { consumers: [consumerName] });
+    expect(result).toMatchObject({ consumer: consumerName, deadLetterTopic });
+    expect(result!.entries).toHaveLength(2);
+    expect(result!.entries.find((e) => e.eventId === rejected.id)).toMatchObject({
+      kind: "permanent",
+      type: Noted.type,
+      subject: "task-dlq-1",
+      topic,
+      reason: "note groceries refers to a missing list",
+      attempts: 1,
+    });
+    expect(result!.entries.find((e) => e.eventId === forwarded.id)).toMatchObject({
+      kind: "forwarded-by-dapr",
+      type: Noted.type,
+      subject: "task-dlq-2",
+      topic,
+      reason: FORWARDED_REASON,
+      attempts: null,
+    });
+    expect(handled).toEqual([]);
+  });
+
+  it("replays the originals to their topic under the same ids; the dead-letter topic keeps its records", async () => {
+    fixed = true;
+    const before = await endOffsetTotal(stack.kafkaBrokers, deadLetterTopic);
+
+    const result = await replay(stack, { consumer: consumerName, ids: [rejected.id, forwarded.id] });
+    expect(result.replayed).toEqual([
+      { eventId: rejected.id, type: Noted.type, subject: "task-dlq-1", topic },
+      { eventId: forwarded.id, type: Noted.type, subject: "task-dlq-2", topic },
+    ]);
+
+    await waitFor("both replayed events", () => (handled.length >= 2 ? true : undefined));
+    expect(handled).toEqual(
+      expect.arrayContaining([
+        { id: rejected.id, subject: "task-dlq-1" },
+        { id: forwarded.id, subject: "task-dlq-2" },
+      ]),
+    );
+    expect(await endOffsetTotal(stack.kafkaBrokers, deadLetterTopic)).toBe(before);
+    // Replayed keyed by the task, like the original.
+    const onTopic = await readTopicUntil(stack.kafkaBrokers, topic, (rs) => rs.filter((r) => (r.value as { id?: string }).id === forwarded.id).length >= 1);
+    expect(onTopic.find((r) => (r.value as { id?: string }).id === forwarded.id)?.key).toBe("task-dlq-2");
+  });
+
+  it("leaves no consumer group or sidecar log of its runs behind", async () => {
+    const admin = new Kafka({ clientId: "test-groups", brokers: stack.kafkaBrokers.split(","), logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      const { groups } = await admin.listGroups();
+      expect(groups.map((g) => g.groupId).filter((g) => g.startsWith("dead-letter-tool-"))).toEqual([]);
+    } finally {
+      await admin.disconnect();
+    }
+    expect(readdirSync(stack.logDir).filter((f) => f.startsWith("daprd-dead-letter-tool-"))).toEqual([]);
+  });
+
+  it("runs as npm run dlq against the stack in STACK_DATA_DIR", async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, STACK_DATA_DIR: stack.dataDir, DAPR_SCHEDULER_PORT: schedulerPort };
+    delete env["KAFKA_BROKERS"];
+    const { stdout } = await execFile(
+      process.execPath,
+      ["--import", "tsx", join(repoRoot, "tools/dead-letter/cli.ts"), "list", "--consumer", Service.AuditService, "--json"],
+      { cwd: repoRoot, env },
+    );
+    expect(JSON.parse(stdout)).toEqual([
+      { consumer: Service.AuditService, deadLetterTopic: deadLetterTopicOf(Service.AuditService), entries: expect.any(Array) },
+    ]);
+  });
+});

@@ -1,0 +1,61 @@
+/**
+ * `npm run dlq -- list [--consumer <service>]... [--json]`
+ * `npm run dlq -- replay --consumer <service> (--id <eventId>... | --all) [--json]`
+ *
+ * Against the stack `npm run dev` runs (STACK_DATA_DIR, default .data/).
+ * Results go to stdout, progress to stderr.
+ */
+import { CONSUMERS } from "../../shared/catalog/names.ts";
+import { defaultDataDir } from "../stack/paths.ts";
+import { parseCommand, usage, UsageError, type Command } from "./args.ts";
+import { listDeadLetters, replay } from "./dead-letters.ts";
+import { formatList, formatReplay } from "./records.ts";
+import { connectToRunningStack } from "./stack.ts";
+
+const say = (line: string) => process.stderr.write(`[dlq] ${line}\n`);
+
+const run = async (command: Command): Promise<string> => {
+  if (command.command === "help") return `${usage(CONSUMERS)}\n`;
+  const stack = await connectToRunningStack(defaultDataDir());
+  if (command.command === "list") {
+    const results = await listDeadLetters(stack, { consumers: command.consumers, log: say });
+    return command.json ? `${JSON.stringify(results, null, 2)}\n` : formatList(results);
+  }
+  const result = await replay(stack, { consumer: command.consumer, ids: command.ids, log: say });
+  return command.json ? `${JSON.stringify(result, null, 2)}\n` : formatReplay(result);
+};
+
+const main = async (): Promise<number> => {
+  let command: Command;
+  try {
+    command = parseCommand(process.argv.slice(2), CONSUMERS);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`${err.message}\n\n${usage(CONSUMERS)}\n`);
+    return 2;
+  }
+  try {
+    process.stdout.write(await run(command));
+    return 0;
+  } catch (err) {
+    process.stderr.write(`dlq ${command.command} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+};
+
+// Ctrl-C: exiting stops the sidecar too (the stack's process handling kills its children on exit).
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    process.stderr.write(`[dlq] ${signal}: stopping\n`);
+    process.exit(130);
+  });
+}
+
+// Exit explicitly: the Kafka and Dapr clients may keep sockets open; the sidecar is already stopped.
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`dlq failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

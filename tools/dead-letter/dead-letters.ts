@@ -1,0 +1,56 @@
+/**
+ * The dead-letter tool: lists what each consumer dead-lettered, with the
+ * reasons, and replays chosen events to their original topics. Both read the
+ * dead-letter topics through a sidecar of the tool's own (session.ts); a replay
+ * publishes through that sidecar with the project's publisher, and never writes
+ * to the dead-letter topic: it stays the log of what happened.
+ */
+import { deadLetterTopicOf } from "../../shared/catalog/names.ts";
+import type { StackInfo } from "../stack/stack.ts";
+import { selectForReplay, type ConsumerDeadLetters, type ReplayResult } from "./records.ts";
+import { withDeadLetters, type SessionOptions } from "./session.ts";
+
+export interface ListOptions extends SessionOptions {
+  /** Consumers (service names) whose dead-letter topics to read. */
+  consumers: readonly string[];
+}
+
+export const listDeadLetters = async (stack: StackInfo, opts: ListOptions): Promise<ConsumerDeadLetters[]> => {
+  const topics = opts.consumers.map(deadLetterTopicOf);
+  return withDeadLetters(stack, topics, opts, async ({ entries }) =>
+    opts.consumers.map((consumer) => {
+      const deadLetterTopic = deadLetterTopicOf(consumer);
+      return { consumer, deadLetterTopic, entries: entries.get(deadLetterTopic) ?? [] };
+    }),
+  );
+};
+
+export interface ReplayOptions extends SessionOptions {
+  consumer: string;
+  /** The original events' ids, or every replayable event on the consumer's dead-letter topic. */
+  ids: string[] | "all";
+}
+
+/**
+ * Publishes the original events, unchanged (same id: consumers de-duplicate),
+ * to the topics they were delivered from. Every consumer of such a topic sees
+ * the event again, not only the one that dead-lettered it. An id that is not on
+ * the dead-letter topic, or cannot be replayed, fails before anything is published.
+ */
+export const replay = async (stack: StackInfo, opts: ReplayOptions): Promise<ReplayResult> => {
+  const deadLetterTopic = deadLetterTopicOf(opts.consumer);
+  return withDeadLetters(stack, [deadLetterTopic], opts, async ({ entries, publisher }) => {
+    const selection = selectForReplay(entries.get(deadLetterTopic) ?? [], opts.ids);
+    const replayed: ReplayResult["replayed"] = [];
+    for (const item of selection.replay) {
+      try {
+        await publisher.publish(item.topic, item.event);
+      } catch (err) {
+        const done = replayed.length === 0 ? "nothing replayed" : `replayed before it: ${replayed.map((r) => r.eventId).join(", ")}`;
+        throw new Error(`replay of ${item.eventId} failed (${done}): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      }
+      replayed.push({ eventId: item.eventId, type: item.type, subject: item.subject, topic: item.topic });
+    }
+    return { consumer: opts.consumer, deadLetterTopic, replayed, skipped: selection.skipped };
+  });
+};

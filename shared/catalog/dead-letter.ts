@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { defineEvent } from "./cloudevent.ts";
+import { deadLetterTopicOf } from "./names.ts";
 
 /**
  * What a consumer writes to its dead-letter topic when it gives up on an event:
@@ -34,3 +36,7 @@ export const DeadLetterRecord = z.object({
   event: z.unknown(),
 });
 export type DeadLetterRecord = z.infer<typeof DeadLetterRecord>;
+
+/** The dead-letter records of one consumer, as an event definition (for readers of its dead-letter topic). */
+export const deadLetterEventOf = (service: string) =>
+  defineEvent({ topic: deadLetterTopicOf(service), type: DEAD_LETTER_TYPE, schema: DeadLetterRecord });

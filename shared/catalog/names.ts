@@ -22,6 +22,8 @@ export const Service = {
   RecurringTaskService: "recurring-task-service",
   NotificationService: "notification-service",
   AuditService: "audit-service",
+  /** Operators' view of consumer lag and dead letters; reads offsets, subscribes to dead-letter topics. */
+  LagDashboard: "lag-dashboard",
 } as const;
 export type ServiceName = (typeof Service)[keyof typeof Service];
 
@@ -86,7 +88,7 @@ export interface TopicSpec {
 /** Every topic the system needs, dead-letter topics included: created explicitly, never auto-created. */
 export const allTopics = (): TopicSpec[] => [
   ...Object.values(Topic).map((name) => ({ name, partitions: TOPIC_PARTITIONS[name], retentionMs: TOPIC_RETENTION_MS[name] })),
-  ...CONSUMERS.map((service) => ({
+  ...[...CONSUMERS, Service.LagDashboard].map((service) => ({
     name: deadLetterTopicOf(service),
     partitions: DEAD_LETTER_PARTITIONS,
     retentionMs: DEAD_LETTER_RETENTION_MS,

@@ -36,6 +36,7 @@ describe("npm run dev", () => {
       DAPR_SCHEDULER_PORT: String(await freePort()),
       COSMOS_PORT: String(await freePort()),
       PORT: String(await freePort()),
+      DASHBOARD_PORT: String(await freePort()),
     };
     delete env["KAFKA_BROKERS"];
     const dev = spawn(process.execPath, ["--import", "tsx", "tools/stack/dev.ts"], { cwd: repoRoot, env });

@@ -126,9 +126,14 @@ export const startSidecar = async (opts: SidecarOptions): Promise<Sidecar> => {
     logFile: opts.logFile,
     pidDir: opts.pidDir,
   });
-  await waitUntil(`daprd for ${opts.appId}`, httpOk(`http://127.0.0.1:${httpPort}/v1.0/healthz`), {
-    process,
-    timeoutMs: 60_000,
-  });
+  try {
+    await waitUntil(`daprd for ${opts.appId}`, httpOk(`http://127.0.0.1:${httpPort}/v1.0/healthz`), {
+      process,
+      timeoutMs: 60_000,
+    });
+  } catch (err) {
+    await process.stop();
+    throw err;
+  }
   return { appId: opts.appId, httpPort, grpcPort, metricsPort, process, stop: () => process.stop() };
 };

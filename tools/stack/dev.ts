@@ -11,7 +11,10 @@ import { startStack } from "./stack.ts";
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 /** Functions clients reach on a known port; the others take a free one. */
-const FIXED_APP_PORTS: Record<string, number> = { [Service.TaskApi]: Number(process.env["PORT"] ?? 8080) };
+const FIXED_APP_PORTS: Record<string, number> = {
+  [Service.TaskApi]: Number(process.env["PORT"] ?? 8080),
+  [Service.LagDashboard]: Number(process.env["DASHBOARD_PORT"] ?? 8090),
+};
 const DEV_USER = "dev-user";
 
 const main = async () => {

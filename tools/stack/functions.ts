@@ -46,6 +46,7 @@ export const startFunction = async (
       ...process.env,
       APP_PORT: String(appPort),
       DAPR_HTTP_PORT: String(daprHttpPort),
+      KAFKA_BROKERS: stack.kafkaBrokers,
       COSMOS_ENDPOINT: stack.cosmosEndpoint,
       COSMOS_KEY: stack.cosmosKey,
       // The stack's Cosmos server is always the local one, with a self-signed certificate.

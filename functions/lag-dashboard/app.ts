@@ -1,0 +1,95 @@
+import { Gauge, type Registry } from "prom-client";
+import { deadLetterEventOf } from "../../shared/catalog/dead-letter.ts";
+import { CONSUMERS, Service } from "../../shared/catalog/names.ts";
+import { defineConsumer, defineFunction, type FunctionDef } from "../../shared/host/define.ts";
+import type { LagMonitor } from "./monitor.ts";
+import { PAGE } from "./page.ts";
+
+/**
+ * lag-dashboard: the page at /, its JSON at /api/lag, and lag gauges on
+ * /metrics named like kafka-exporter's. It follows every consumer's
+ * dead-letter topic (through Dapr) for the newest reasons.
+ */
+export const lagDashboard = (deps: { monitor: LagMonitor; registry: Registry; onClose?: () => Promise<void> }): FunctionDef => {
+  registerGauges(deps.monitor, deps.registry);
+  return defineFunction({
+    name: Service.LagDashboard,
+    consumers: CONSUMERS.map((service) =>
+      defineConsumer({
+        event: deadLetterEventOf(service),
+        async handle(event) {
+          deps.monitor.recordDeadLetter(event.data, event);
+        },
+      }),
+    ),
+    routes: (app) => {
+      app.addHook("onReady", async () => deps.monitor.start());
+      app.addHook("onClose", async () => {
+        deps.monitor.stop();
+        await deps.onClose?.();
+      });
+      app.get("/", async (_request, reply) => reply.type("text/html; charset=utf-8").send(PAGE));
+      app.get("/api/lag", async (_request, reply) => {
+        const latest = deps.monitor.latest ?? (await deps.monitor.sample());
+        return reply.header("cache-control", "no-store").send({ ...latest, history: deps.monitor.history });
+      });
+    },
+  });
+};
+
+const registerGauges = (monitor: LagMonitor, registry: Registry) => {
+  const registers = [registry];
+  const consumers = () => monitor.latest?.consumers ?? [];
+  new Gauge({
+    name: "kafka_consumergroup_lag",
+    help: "Lag of a consumer group on a partition (log-end offset minus committed offset).",
+    labelNames: ["consumergroup", "topic", "partition"],
+    registers,
+    collect() {
+      this.reset();
+      for (const c of consumers()) {
+        for (const p of c.partitions) this.set({ consumergroup: c.group, topic: p.topic, partition: String(p.partition) }, p.lag);
+      }
+    },
+  });
+  new Gauge({
+    name: "kafka_consumergroup_lag_sum",
+    help: "Total lag of a consumer group over its topics.",
+    labelNames: ["consumergroup"],
+    registers,
+    collect() {
+      this.reset();
+      for (const c of consumers()) this.set({ consumergroup: c.group }, c.totalLag);
+    },
+  });
+  new Gauge({
+    name: "kafka_consumergroup_members",
+    help: "Members of a consumer group (0 = no consumer running).",
+    labelNames: ["consumergroup"],
+    registers,
+    collect() {
+      this.reset();
+      for (const c of consumers()) this.set({ consumergroup: c.group }, c.members);
+    },
+  });
+  new Gauge({
+    name: "taskapp_keda_desired_replicas",
+    help: "Replicas KEDA's Kafka scaler would choose now for the consumer, from its ScaledObject and the live lag.",
+    labelNames: ["consumer"],
+    registers,
+    collect() {
+      this.reset();
+      for (const c of consumers()) this.set({ consumer: c.service }, c.keda.replicas);
+    },
+  });
+  new Gauge({
+    name: "taskapp_deadletter_records",
+    help: "Records in a consumer's dead-letter topic (log-end offsets).",
+    labelNames: ["consumer"],
+    registers,
+    collect() {
+      this.reset();
+      for (const c of consumers()) this.set({ consumer: c.service }, c.deadLetters.depth);
+    },
+  });
+};

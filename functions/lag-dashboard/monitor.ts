@@ -1,0 +1,178 @@
+/**
+ * Samples every consumer's lag on a timer and keeps the last minutes of it:
+ * per partition offsets, totals, consume rate, what KEDA would do, dead-letter
+ * depth and the newest dead-letter reasons.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { DeadLetterRecord } from "../../shared/catalog/dead-letter.ts";
+import { deadLetterTopicOf } from "../../shared/catalog/names.ts";
+import type { Logger } from "../../shared/logger.ts";
+import { parseScaledObject, partitionLag, scalingOf, type ScalerSpec, type ScalingView } from "./keda-model.ts";
+import type { OffsetReader } from "./offsets.ts";
+
+export interface PartitionView {
+  topic: string;
+  partition: number;
+  committed: number | null;
+  logEnd: number;
+  lag: number;
+}
+
+export interface ConsumerView {
+  service: string;
+  group: string;
+  running: boolean;
+  members: number;
+  state: string;
+  totalLag: number;
+  /** Events committed per second since the previous sample. */
+  consumeRate: number;
+  partitions: PartitionView[];
+  keda: ScalingView & {
+    minReplicaCount: number;
+    maxReplicaCount: number;
+    pollingInterval: number;
+    cooldownPeriod: number;
+    lagThreshold: Record<string, number>;
+    activationLagThreshold: Record<string, number>;
+    offsetResetPolicy: Record<string, string>;
+  };
+  deadLetters: { topic: string; depth: number; newest: DeadLetterSummary[] };
+}
+
+export interface DeadLetterSummary {
+  eventId: string;
+  type: string;
+  subject: string | undefined;
+  kind: string;
+  reason: string;
+  attempts: number;
+  at: string;
+}
+
+export interface Snapshot {
+  at: string;
+  consumers: ConsumerView[];
+}
+
+export interface Sample {
+  at: number;
+  lag: Record<string, number>;
+  rate: Record<string, number>;
+}
+
+/** The ScaledObjects in `dir` (keda/): one per consumer. */
+export const loadScalers = (dir: string): ScalerSpec[] =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith(".scaledobject.yaml"))
+    .sort()
+    .map((f) => parseScaledObject(readFileSync(join(dir, f), "utf8")));
+
+export class LagMonitor {
+  private timer: NodeJS.Timeout | undefined;
+  private previous = new Map<string, { at: number; committed: number }>();
+  private readonly newest = new Map<string, DeadLetterSummary[]>();
+  readonly history: Sample[] = [];
+  latest: Snapshot | undefined;
+
+  constructor(
+    private readonly reader: OffsetReader,
+    readonly scalers: ScalerSpec[],
+    private readonly log: Logger,
+    private readonly options = { everyMs: 2_000, keepMs: 10 * 60_000, newestPerConsumer: 10 },
+  ) {}
+
+  /** A dead-letter record arrived (through the dashboard's own subscription). */
+  recordDeadLetter(record: DeadLetterRecord, envelope: { id: string; time?: string | undefined }): void {
+    const original = (record.event ?? {}) as { id?: string; type?: string; subject?: string };
+    const list = this.newest.get(record.service) ?? [];
+    if (list.some((d) => d.eventId === original.id && d.kind === record.kind)) return;
+    list.unshift({
+      eventId: original.id ?? envelope.id,
+      type: original.type ?? "unknown",
+      subject: original.subject,
+      kind: record.kind,
+      reason: record.reason,
+      attempts: record.attempts,
+      at: record.deadLetteredAt,
+    });
+    this.newest.set(record.service, list.slice(0, this.options.newestPerConsumer));
+  }
+
+  start(): void {
+    const tick = async () => {
+      await this.sample().catch((err: unknown) => this.log.warn({ err }, "lag sample failed"));
+      this.timer = setTimeout(tick, this.options.everyMs);
+    };
+    void tick();
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  async sample(): Promise<Snapshot> {
+    const now = Date.now();
+    const groups = this.scalers.map((s) => ({
+      service: s.target,
+      group: s.triggers[0]?.consumerGroup ?? s.target,
+      topics: [...new Set(s.triggers.map((t) => t.topic))],
+    }));
+    const [snapshots, dltEnds] = await Promise.all([
+      this.reader.groups(groups.map(({ group, topics }) => ({ group, topics }))),
+      this.reader.logEnds(groups.map((g) => deadLetterTopicOf(g.service))).catch(() => new Map<string, Map<number, number>>()),
+    ]);
+    const consumers = this.scalers.map((scaler, i): ConsumerView => {
+      const { service, group } = groups[i]!;
+      const snap = snapshots[i]!;
+      const partitions: PartitionView[] = [];
+      for (const [topic, offsets] of snap.topics) {
+        const trigger = scaler.triggers.find((t) => t.topic === topic) ?? scaler.triggers[0]!;
+        for (const p of offsets) {
+          partitions.push({ topic, partition: p.partition, committed: p.committed ?? null, logEnd: p.logEnd, lag: partitionLag(p, trigger) });
+        }
+      }
+      const committedSum = partitions.reduce((sum, p) => sum + (p.committed ?? 0), 0);
+      const before = this.previous.get(service);
+      const consumeRate = before && now > before.at ? Math.max(0, ((committedSum - before.committed) * 1000) / (now - before.at)) : 0;
+      this.previous.set(service, { at: now, committed: committedSum });
+      const dlt = deadLetterTopicOf(service);
+      const byTrigger = <T>(pick: (t: ScalerSpec["triggers"][number]) => T) =>
+        Object.fromEntries(scaler.triggers.map((t) => [t.topic, pick(t)]));
+      return {
+        service,
+        group,
+        running: snap.members > 0,
+        members: snap.members,
+        state: snap.state,
+        totalLag: partitions.reduce((sum, p) => sum + p.lag, 0),
+        consumeRate,
+        partitions,
+        keda: {
+          ...scalingOf(scaler, snap.topics),
+          minReplicaCount: scaler.minReplicaCount,
+          maxReplicaCount: scaler.maxReplicaCount,
+          pollingInterval: scaler.pollingInterval,
+          cooldownPeriod: scaler.cooldownPeriod,
+          lagThreshold: byTrigger((t) => t.lagThreshold),
+          activationLagThreshold: byTrigger((t) => t.activationLagThreshold),
+          offsetResetPolicy: byTrigger((t) => t.offsetResetPolicy),
+        },
+        deadLetters: {
+          topic: dlt,
+          depth: [...(dltEnds.get(dlt)?.values() ?? [])].reduce((a, b) => a + b, 0),
+          newest: this.newest.get(service) ?? [],
+        },
+      };
+    });
+    this.latest = { at: new Date(now).toISOString(), consumers };
+    this.history.push({
+      at: now,
+      lag: Object.fromEntries(consumers.map((c) => [c.service, c.totalLag])),
+      rate: Object.fromEntries(consumers.map((c) => [c.service, c.consumeRate])),
+    });
+    while (this.history.length > 0 && this.history[0]!.at < now - this.options.keepMs) this.history.shift();
+    return this.latest;
+  }
+}

@@ -1,5 +1,5 @@
 import { Agent } from "node:https";
-import { CosmosClient, type ContainerRequest, type Database } from "@azure/cosmos";
+import { CosmosClient, type Container, type ContainerRequest, type Database } from "@azure/cosmos";
 import { z } from "zod";
 
 /** Cosmos DB settings shared by the functions that keep data there. */
@@ -20,8 +20,31 @@ export const openCosmosDatabase = async (config: CosmosConfig): Promise<Database
     ...(config.COSMOS_ALLOW_SELF_SIGNED ? { agent: new Agent({ rejectUnauthorized: false, keepAlive: true }) } : {}),
     connectionPolicy: { enableEndpointDiscovery: !config.COSMOS_ALLOW_SELF_SIGNED },
   });
-  const { database } = await client.databases.createIfNotExists({ id: config.COSMOS_DATABASE });
+  const { database } = await evenIfCreatedMeanwhile(() => client.databases.createIfNotExists({ id: config.COSMOS_DATABASE }));
   return database;
+};
+
+/** A container of the database, created if missing. */
+export const openContainer = async (database: Database, request: ContainerRequest): Promise<Container> => {
+  const { container } = await evenIfCreatedMeanwhile(() => database.containers.createIfNotExists(request));
+  return container;
+};
+
+const codeOf = (err: unknown): number | undefined =>
+  typeof err === "object" && err !== null && "code" in err && typeof err.code === "number" ? err.code : undefined;
+
+/**
+ * createIfNotExists reads, then creates on 404: when another function creates
+ * the same database or container in between (functions start together), the
+ * create answers 409. Asking again then finds it.
+ */
+const evenIfCreatedMeanwhile = async <T>(open: () => Promise<T>): Promise<T> => {
+  try {
+    return await open();
+  } catch (err) {
+    if (codeOf(err) !== 409) throw err;
+    return open();
+  }
 };
 
 /** The audit trail container: written by audit-service, read by task-api. Partitioned by task id. */

@@ -1,0 +1,222 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { Service } from "../../shared/catalog/names.ts";
+import type { K8sObject } from "../../tools/manifests/render.ts";
+import { loadCrdValidators } from "../../tools/manifests/schemas.ts";
+import { loadValidator, validateObjects, validateOverlay, type Validation, type Validator } from "../../tools/manifests/validate.ts";
+
+let validator: Validator;
+let minikube: Validation;
+let cloud: Validation;
+
+// The first run builds the renderer with Go (cached afterwards).
+beforeAll(async () => {
+  validator = await loadValidator();
+  [minikube, cloud] = await Promise.all([validateOverlay("minikube", validator), validateOverlay("cloud", validator)]);
+}, 600_000);
+
+/**
+ * Walks a path (dotted, or an array when a key holds a dot): a number indexes an array, `name=x`
+ * picks the array item named x.
+ */
+type Path = string | string[];
+const parentOf = (root: unknown, path: Path): { node: Record<string, unknown> | unknown[]; key: string | number } => {
+  const segments = typeof path === "string" ? path.split(".") : path;
+  let node: unknown = root;
+  const step = (current: unknown, segment: string): { container: Record<string, unknown> | unknown[]; key: string | number } => {
+    if (Array.isArray(current)) {
+      const named = /^name=(.+)$/.exec(segment);
+      const index = named ? current.findIndex((item) => (item as { name?: unknown }).name === named[1]) : Number(segment);
+      if (index < 0 || Number.isNaN(index)) throw new Error(`${String(path)}: no item ${segment}`);
+      return { container: current, key: index };
+    }
+    if (typeof current !== "object" || current === null) throw new Error(`${String(path)}: ${segment} is not inside an object`);
+    return { container: current as Record<string, unknown>, key: segment };
+  };
+  for (const segment of segments.slice(0, -1)) {
+    const { container, key } = step(node, segment);
+    node = (container as Record<string | number, unknown>)[key];
+  }
+  const { container, key } = step(node, segments[segments.length - 1]!);
+  return { node: container, key };
+};
+
+const setAt = (root: unknown, path: Path, value: unknown): void => {
+  const { node, key } = parentOf(root, path);
+  (node as Record<string | number, unknown>)[key] = value;
+};
+
+const deleteAt = (root: unknown, path: Path): void => {
+  const { node, key } = parentOf(root, path);
+  if (Array.isArray(node)) node.splice(Number(key), 1);
+  else delete node[String(key)];
+};
+
+/** A deep copy of an overlay's objects with one of them changed. */
+const broken = (objects: readonly K8sObject[], kind: string, name: string, change: (o: K8sObject) => void): K8sObject[] => {
+  const copy = structuredClone(objects) as K8sObject[];
+  const target = copy.find((o) => o.kind === kind && o.metadata.name === name);
+  if (!target) throw new Error(`no ${kind}/${name} in the rendered overlay`);
+  change(target);
+  return copy;
+};
+
+const problemsOf = (objects: readonly K8sObject[]) => validateObjects(objects, validator);
+
+const expectProblem = (objects: readonly K8sObject[], text: string) =>
+  expect(problemsOf(objects)).toEqual(expect.arrayContaining([expect.stringContaining(text)]));
+
+describe("rendered overlays", () => {
+  it("minikube is valid: schemas and cross-checks", () => {
+    expect(minikube.problems).toEqual([]);
+    expect(minikube.objects.map((o) => o.kind)).toEqual(expect.arrayContaining(["Kafka", "KafkaNodePool", "KafkaTopic", "ScaledObject", "Component"]));
+  });
+
+  it("cloud is valid: schemas and cross-checks", () => {
+    expect(cloud.problems).toEqual([]);
+    expect(cloud.objects.map((o) => o.kind)).toContain("TriggerAuthentication");
+    expect(cloud.objects.map((o) => o.kind)).not.toContain("Kafka");
+  });
+
+  it("keeps the state store to the apps that claim effects with ctx.once", () => {
+    expect(validator.context.componentUsers["statestore"]).toEqual([Service.NotificationService]);
+  });
+
+  it("names CRDS_DIR when the CRD schemas are missing", async () => {
+    await expect(loadCrdValidators("/nonexistent/crds")).rejects.toThrow(/no CRD schemas in \/nonexistent\/crds: set CRDS_DIR/);
+  });
+});
+
+describe("each check fails on a manifest broken in that one way", () => {
+  it("a built-in object that breaks the Kubernetes schema", () => {
+    const objects = broken(minikube.objects, "Deployment", "task-api", (d) => setAt(d, "spec.template.spec.containers.0.ports.0.containerPort", "eighty"));
+    expectProblem(objects, "Deployment/task-api: schema: data/spec/template/spec/containers/0/ports/0/containerPort must be integer");
+  });
+
+  it("a custom resource that breaks its CRD schema", () => {
+    const objects = broken(minikube.objects, "ScaledObject", "audit-service", (s) => setAt(s, "spec.pollingInterval", "often"));
+    expectProblem(objects, "ScaledObject/audit-service: schema: /spec/pollingInterval: must be integer");
+  });
+
+  it("a custom resource with a field its CRD does not declare", () => {
+    const objects = broken(minikube.objects, "KafkaTopic", "reminders", (t) => setAt(t, "spec.partiton", 6));
+    expectProblem(objects, 'KafkaTopic/reminders: schema: /spec: unknown field "partiton"');
+  });
+
+  it("an app-id that differs from the Deployment name", () => {
+    const objects = broken(minikube.objects, "Deployment", "notification-service", (d) => setAt(d, ["spec", "template", "metadata", "annotations", "dapr.io/app-id"], "notifier"));
+    expectProblem(objects, 'Deployment/notification-service: dapr.io/app-id "notifier" differs from the Deployment name');
+  });
+
+  it("a ScaledObject aimed at another Deployment", () => {
+    const objects = broken(minikube.objects, "ScaledObject", "recurring-task-service", (s) => setAt(s, "spec.scaleTargetRef.name", "notification-service"));
+    expectProblem(objects, 'ScaledObject/recurring-task-service: scaleTargetRef.name "notification-service" differs from the ScaledObject name');
+  });
+
+  it("a trigger whose consumer group is not the app-id", () => {
+    const objects = broken(minikube.objects, "ScaledObject", "audit-service", (s) => setAt(s, "spec.triggers.1.metadata.consumerGroup", "audit"));
+    expectProblem(objects, 'ScaledObject/audit-service: trigger 1 consumerGroup "audit" differs from the app-id "audit-service"');
+  });
+
+  it("a trigger on a topic the catalog does not have", () => {
+    const objects = broken(cloud.objects, "ScaledObject", "notification-service", (s) => setAt(s, "spec.triggers.0.metadata.topic", "reminder"));
+    expectProblem(objects, 'ScaledObject/notification-service: trigger 0 names topic "reminder", which is not in allTopics()');
+  });
+
+  it("a trigger on a topic with no KafkaTopic", () => {
+    const objects = minikube.objects.filter((o) => !(o.kind === "KafkaTopic" && o.metadata.name === "reminders"));
+    expectProblem(objects, 'KafkaTopic for "reminders" is missing');
+    expectProblem(objects, 'ScaledObject/notification-service: trigger 0 names topic "reminders", which has no KafkaTopic');
+  });
+
+  it("a trigger with no topic", () => {
+    const objects = broken(minikube.objects, "ScaledObject", "audit-service", (s) => deleteAt(s, "spec.triggers.2.metadata.topic"));
+    expectProblem(objects, "ScaledObject/audit-service: trigger 2 names no topic");
+  });
+
+  it("triggers that miss a topic the consumer reads", () => {
+    const objects = broken(minikube.objects, "ScaledObject", "audit-service", (s) => deleteAt(s, "spec.triggers.1"));
+    expectProblem(objects, "ScaledObject/audit-service: triggers watch [task-events, task-updates] but audit-service consumes [task-events, reminders, task-updates]");
+  });
+
+  it("a KafkaTopic whose partitions or retention differ from the catalog", () => {
+    const objects = broken(minikube.objects, "KafkaTopic", "task-updates", (t) => {
+      setAt(t, "spec.partitions", 3);
+      setAt(t, ["spec", "config", "retention.ms"], 1000);
+    });
+    expectProblem(objects, "KafkaTopic/task-updates: partitions 3, the catalog says 6");
+    expectProblem(objects, "KafkaTopic/task-updates: retention.ms 1000, the catalog says 86400000");
+  });
+
+  it("more replicas than partitions", () => {
+    const objects = broken(minikube.objects, "ScaledObject", "notification-service", (s) => setAt(s, "spec.maxReplicaCount", 12));
+    expectProblem(objects, "ScaledObject/notification-service: maxReplicaCount 12 exceeds the 6 partitions of its topics [reminders]");
+  });
+
+  it("a trigger that resets to the latest offset", () => {
+    const objects = broken(minikube.objects, "ScaledObject", "recurring-task-service", (s) => setAt(s, "spec.triggers.0.metadata.offsetResetPolicy", "latest"));
+    expectProblem(objects, 'ScaledObject/recurring-task-service: trigger 0 offsetResetPolicy "latest" must be "earliest"');
+  });
+
+  it("a pub/sub component that starts new groups at the newest offset", () => {
+    const objects = broken(cloud.objects, "Component", "pubsub", (c) => setAt(c, "spec.metadata.name=initialOffset.value", "newest"));
+    expectProblem(objects, 'Component/pubsub: initialOffset must be "oldest"');
+  });
+
+  it("a trigger measuring another cluster than the pub/sub component's", () => {
+    const objects = broken(minikube.objects, "ScaledObject", "notification-service", (s) => setAt(s, "spec.triggers.0.metadata.bootstrapServers", "localhost:9092"));
+    expectProblem(objects, `ScaledObject/notification-service: trigger 0 bootstrapServers "localhost:9092" differ from the pubsub component's brokers`);
+  });
+
+  it("a cloud trigger without credentials", () => {
+    const objects = broken(cloud.objects, "ScaledObject", "audit-service", (s) => deleteAt(s, "spec.triggers.2.authenticationRef"));
+    expectProblem(objects, "ScaledObject/audit-service: trigger 2 has no authenticationRef, but the pubsub component authenticates");
+  });
+
+  it("a Secret in the manifests", () => {
+    const secret: K8sObject = { apiVersion: "v1", kind: "Secret", metadata: { name: "cosmos", namespace: "taskapp" }, stringData: { key: "x" } };
+    expectProblem([...cloud.objects, secret], "Secret/cosmos: Secrets are created in the cluster");
+  });
+
+  it("a credential written into a component", () => {
+    const objects = broken(cloud.objects, "Component", "pubsub", (c) => setAt(c, "spec.metadata.name=saslPassword", { name: "saslPassword", value: "hunter2" }));
+    expectProblem(objects, "Component/pubsub: metadata saslPassword is a literal value; use secretKeyRef");
+  });
+
+  it("a credential written into a container's environment", () => {
+    const objects = broken(minikube.objects, "Deployment", "audit-service", (d) => setAt(d, "spec.template.spec.containers.0.env.name=COSMOS_KEY", { name: "COSMOS_KEY", value: "secret" }));
+    expectProblem(objects, "Deployment/audit-service: env COSMOS_KEY is a literal value");
+  });
+
+  it("a component scoped to an app that does not use it", () => {
+    const objects = broken(minikube.objects, "Component", "statestore", (c) => setAt(c, "scopes.1", Service.AuditService));
+    expectProblem(objects, "Component/statestore: scopes [notification-service, audit-service] differ from the apps that use it [notification-service]");
+  });
+
+  it("a consumer with a fixed replica count", () => {
+    const objects = broken(minikube.objects, "Deployment", "audit-service", (d) => setAt(d, "spec.replicas", 2));
+    expectProblem(objects, "Deployment/audit-service: sets replicas (2); KEDA owns a consumer's replica count");
+  });
+
+  it("a ScaledObject for task-api", () => {
+    const scaler = structuredClone(minikube.objects.find((o) => o.kind === "ScaledObject" && o.metadata.name === "notification-service")) as K8sObject & {
+      spec: { scaleTargetRef: { name: string } };
+    };
+    scaler.metadata.name = Service.TaskApi;
+    scaler.spec.scaleTargetRef.name = Service.TaskApi;
+    expectProblem([...minikube.objects, scaler], "task-api is always on and must not be scaled by KEDA");
+  });
+
+  it("unbounded event delivery retries, and no circuit breaker", () => {
+    const objects = broken(minikube.objects, "Resiliency", "resiliency", (r) => {
+      setAt(r, "spec.policies.retries.eventDelivery.maxRetries", -1);
+      deleteAt(r, "spec.targets.components.pubsub.outbound.circuitBreaker");
+    });
+    expectProblem(objects, "Resiliency/resiliency: pubsub inbound needs a bounded retry");
+    expectProblem(objects, "Resiliency/resiliency: pubsub outbound needs a circuit breaker");
+  });
+
+  it("an access-control policy that lets another app call task-api", () => {
+    const objects = broken(cloud.objects, "Configuration", "taskapp", (c) => setAt(c, "spec.accessControl.policies.2", { appId: Service.AuditService, defaultAction: "allow", trustDomain: "public", namespace: "taskapp" }));
+    expectProblem(objects, "Configuration/taskapp: accessControl must deny by default and allow only [recurring-task-service, notification-service]");
+  });
+});

@@ -215,6 +215,27 @@ describe("each check fails on a manifest broken in that one way", () => {
     expectProblem(objects, "Resiliency/resiliency: pubsub outbound needs a circuit breaker");
   });
 
+  // The remaining checks, one breakage each: [what, overlay, kind, name, change, expected problem].
+  const more: [string, "minikube" | "cloud", string, string, (o: K8sObject) => void, string][] = [
+    ["a pod without runAsNonRoot", "minikube", "Deployment", "task-api", (d) => deleteAt(d, "spec.template.spec.securityContext.runAsNonRoot"), "Deployment/task-api: pod must set runAsNonRoot: true"],
+    ["a writable root filesystem", "cloud", "Deployment", "notification-service", (d) => setAt(d, "spec.template.spec.containers.0.securityContext.readOnlyRootFilesystem", false), "Deployment/notification-service: container must set readOnlyRootFilesystem"],
+    ["a liveness probe elsewhere than /healthz", "minikube", "Deployment", "recurring-task-service", (d) => setAt(d, "spec.template.spec.containers.0.livenessProbe.httpGet.path", "/"), "Deployment/recurring-task-service: livenessProbe must GET /healthz"],
+    ["an app listening on loopback", "minikube", "Deployment", "audit-service", (d) => setAt(d, "spec.template.spec.containers.0.env.name=APP_HOST.value", "127.0.0.1"), "Deployment/audit-service: APP_HOST must be 0.0.0.0"],
+    ["an app-port that is not the container's", "minikube", "Deployment", "task-api", (d) => setAt(d, ["spec", "template", "metadata", "annotations", "dapr.io/app-port"], "3000"), 'Deployment/task-api: dapr.io/app-port "3000" differs from the http port 8080'],
+    ["a sidecar configuration that does not exist", "cloud", "Deployment", "task-api", (d) => setAt(d, ["spec", "template", "metadata", "annotations", "dapr.io/config"], "tracing"), 'Deployment/task-api: dapr.io/config "tracing" names no Dapr Configuration'],
+    ["a Deployment renamed away", "minikube", "Deployment", "recurring-task-service", (d) => setAt(d, "metadata.name", "recurring"), "Deployment/recurring-task-service is missing"],
+    ["a shared literal consumer group on the pub/sub component", "minikube", "Component", "pubsub", (c) => setAt(c, "spec.metadata.5", { name: "consumerGroup", value: "taskapp" }), 'Component/pubsub: consumerGroup "taskapp" must be unset or {appID}'],
+    ["retries that drift from the local stack's", "minikube", "Resiliency", "resiliency", (r) => setAt(r, "spec.policies.retries.eventPublish.maxRetries", 5), "Resiliency/resiliency: retry policy eventPublish differs from dapr/local/resources/resiliency.yaml"],
+    ["a consumer that never scales to zero", "minikube", "ScaledObject", "audit-service", (s) => setAt(s, "spec.minReplicaCount", 1), "ScaledObject/audit-service: minReplicaCount must be 0"],
+    ["a password inline in a trigger", "cloud", "ScaledObject", "notification-service", (s) => setAt(s, "spec.triggers.0.metadata.password", "hunter2"), "ScaledObject/notification-service: trigger 0 metadata password is inline"],
+    ["a trigger pointing at a missing TriggerAuthentication", "cloud", "ScaledObject", "recurring-task-service", (s) => setAt(s, "spec.triggers.0.authenticationRef.name", "kafka-sasl"), 'trigger 0 authenticationRef names no TriggerAuthentication "kafka-sasl"'],
+    ["a KafkaTopic of another Kafka cluster", "minikube", "KafkaTopic", "task-events", (t) => setAt(t, ["metadata", "labels", "strimzi.io/cluster"], "other"), 'KafkaTopic/task-events: label strimzi.io/cluster "other" names no Kafka cluster'],
+    ["a KafkaTopic the catalog does not know", "minikube", "KafkaTopic", "task-events", (t) => setAt(t, "spec.topicName", "task-events-v2"), 'KafkaTopic/task-events: "task-events-v2" is not a topic of the catalog'],
+  ];
+  it.each(more)("%s", (_what, overlay, kind, name, change, expected) => {
+    expectProblem(broken(overlay === "minikube" ? minikube.objects : cloud.objects, kind, name, change), expected);
+  });
+
   it("an access-control policy that lets another app call task-api", () => {
     const objects = broken(cloud.objects, "Configuration", "taskapp", (c) => setAt(c, "spec.accessControl.policies.2", { appId: Service.AuditService, defaultAction: "allow", trustDomain: "public", namespace: "taskapp" }));
     expectProblem(objects, "Configuration/taskapp: accessControl must deny by default and allow only [recurring-task-service, notification-service]");

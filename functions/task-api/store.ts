@@ -124,11 +124,20 @@ export class TaskStore {
     return resources;
   }
 
-  /** The audit trail of one task, oldest first. */
+  /**
+   * The audit trail of one task, oldest first. The events of one write can
+   * share a millisecond: `rank` (their order within a write) breaks the tie,
+   * here rather than in the query, where two ORDER BY fields would need a
+   * composite index on the container.
+   */
   async historyOf(taskId: string): Promise<ItemDefinition[]> {
     const { resources } = await this.audit.items
       .query({ query: "SELECT * FROM c WHERE c.taskId = @taskId ORDER BY c.time", parameters: [{ name: "@taskId", value: taskId }] }, { partitionKey: taskId })
       .fetchAll();
-    return resources.map(({ _rid, _self, _etag, _attachments, _ts, ...entry }) => entry);
+    const byTimeThenRank = (a: ItemDefinition, b: ItemDefinition) => {
+      const [ta, tb] = [String(a["time"]), String(b["time"])];
+      return ta < tb ? -1 : ta > tb ? 1 : Number(a["rank"] ?? 0) - Number(b["rank"] ?? 0);
+    };
+    return resources.sort(byTimeThenRank).map(({ _rid, _self, _etag, _attachments, _ts, ...entry }) => entry);
   }
 }

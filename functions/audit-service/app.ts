@@ -1,0 +1,16 @@
+import { Service } from "../../shared/catalog/names.ts";
+import { defineFunction, type FunctionDef } from "../../shared/host/define.ts";
+import type { AuditLog } from "./audit-log.ts";
+import { onAnyEvent } from "./on-any-event.ts";
+
+/**
+ * audit-service: every event of every topic, one entry each in the audit
+ * trail. Bulk delivery: a batch's entries are written concurrently across
+ * tasks (in order within a task).
+ */
+export const auditService = (deps: { entries: AuditLog }): FunctionDef =>
+  defineFunction({
+    name: Service.AuditService,
+    consumers: onAnyEvent(deps),
+    bulk: { maxMessagesCount: 100, maxAwaitDurationMs: 50 },
+  });

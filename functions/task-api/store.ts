@@ -7,7 +7,7 @@
 import type { Container, ContainerRequest, Database, ItemDefinition } from "@azure/cosmos";
 import type { CloudEventEnvelope } from "../../shared/catalog/cloudevent.ts";
 import { TaskSnapshot } from "../../shared/catalog/task.ts";
-import { AUDIT_CONTAINER } from "../../shared/cosmos.ts";
+import { AUDIT_CONTAINER, openContainer } from "../../shared/cosmos.ts";
 
 /** A side effect that must happen after the write, in order, at least once. */
 export type OutboxEntry =
@@ -56,9 +56,7 @@ export class TaskStore {
   ) {}
 
   static async open(database: Database): Promise<TaskStore> {
-    const { container: tasks } = await database.containers.createIfNotExists(TASKS_CONTAINER);
-    const { container: audit } = await database.containers.createIfNotExists(AUDIT_CONTAINER);
-    return new TaskStore(tasks, audit);
+    return new TaskStore(await openContainer(database, TASKS_CONTAINER), await openContainer(database, AUDIT_CONTAINER));
   }
 
   async get(userId: string, id: string): Promise<TaskDoc | undefined> {

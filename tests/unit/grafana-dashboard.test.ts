@@ -21,7 +21,7 @@ describe("the Grafana dashboard", () => {
     lagDashboard({ monitor: { latest: undefined } as unknown as LagMonitor, registry });
     const exported = new Set(
       [...(await host.registry.getMetricsAsJSON()), ...(await registry.getMetricsAsJSON())].flatMap((m) =>
-        m.type === "histogram" ? [m.name, `${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`] : [m.name],
+        String(m.type) === "histogram" ? [m.name, `${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`] : [m.name],
       ),
     );
     expect(used.size).toBeGreaterThan(5);

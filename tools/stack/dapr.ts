@@ -29,6 +29,11 @@ export const renderDaprResources = (
   return { resourcesPath, configFile };
 };
 
+const sidecarAppId = async (httpPort: number): Promise<string | undefined> => {
+  const res = await fetch(`http://127.0.0.1:${httpPort}/v1.0/metadata`, { signal: AbortSignal.timeout(2_000) });
+  return res.ok ? ((await res.json()) as { id?: string }).id : undefined;
+};
+
 export interface SchedulerOptions {
   binary: string;
   dataDir: string;
@@ -127,10 +132,12 @@ export const startSidecar = async (opts: SidecarOptions): Promise<Sidecar> => {
     pidDir: opts.pidDir,
   });
   try {
-    await waitUntil(`daprd for ${opts.appId}`, httpOk(`http://127.0.0.1:${httpPort}/v1.0/healthz`), {
-      process,
-      timeoutMs: 60_000,
-    });
+    // Ready, and really this sidecar: another process could have taken its port meanwhile.
+    await waitUntil(
+      `daprd for ${opts.appId}`,
+      async () => (await httpOk(`http://127.0.0.1:${httpPort}/v1.0/healthz`)()) && (await sidecarAppId(httpPort)) === opts.appId,
+      { process, timeoutMs: 60_000 },
+    );
   } catch (err) {
     await process.stop();
     throw err;

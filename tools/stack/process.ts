@@ -167,8 +167,7 @@ export const portOpen = (port: number, host = "127.0.0.1") => (): Promise<boolea
     socket.once("error", () => resolve(false));
   });
 
-/** A port the kernel says is free right now on loopback. */
-export const freePort = (): Promise<number> =>
+const kernelFreePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
@@ -177,6 +176,19 @@ export const freePort = (): Promise<number> =>
       server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
     });
   });
+
+/** Ports this process handed out: the kernel may offer a just-released port again before its user binds it. */
+const handedOut = new Set<number>();
+
+/** A port free right now on loopback, and not handed out before by this process. */
+export const freePort = async (): Promise<number> => {
+  for (;;) {
+    const port = await kernelFreePort();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+};
 
 export const assertPortFree = async (port: number, what: string, fix: string): Promise<void> => {
   if (await portOpen(port)()) throw new Error(`${what}: port ${port} on 127.0.0.1 is already in use. ${fix}`);

@@ -71,3 +71,18 @@ export const endOffsetTotal = async (brokers: string, topic: string): Promise<nu
     await admin.disconnect();
   }
 };
+
+/** Everything a topic holds now: reads until every partition's log-end offset (as of the call) is reached. */
+export const readTopicToEnd = async (brokers: string, topic: string, timeoutMs = 30_000): Promise<TopicRecord[]> => {
+  const admin = client(brokers).admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
+  const last = new Map(ends.filter((p) => Number(p.high) > 0).map((p) => [p.partition, Number(p.high) - 1]));
+  if (last.size === 0) return [];
+  return readTopicUntil(
+    brokers,
+    topic,
+    (records) => [...last].every(([partition, offset]) => records.some((r) => r.partition === partition && Number(r.offset) >= offset)),
+    timeoutMs,
+  );
+};

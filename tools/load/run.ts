@@ -58,6 +58,7 @@ interface KnownTask {
   reminderAt?: number;
   completed: boolean;
   updates: number;
+  progress?: number;
 }
 
 /** The rate at second `t` of the run: steady, or a burst at 3× for the first fifth then ½×. */
@@ -139,9 +140,12 @@ const main = async () => {
       }
       const task = candidates[Math.floor(Math.random() * candidates.length)]!;
       if (roll < 0.8) {
+        // Always a real change: an update that changes nothing is answered 200 and publishes nothing.
+        const progress = ((task.progress ?? 0) + 1 + Math.floor(Math.random() * 98)) % 100;
         task.updates++;
-        const { status } = await send("update", task.user, `/tasks/${task.id}`, "PATCH", { progress: Math.floor(Math.random() * 100) });
-        if (status !== 200) task.updates--;
+        const { status } = await send("update", task.user, `/tasks/${task.id}`, "PATCH", { progress });
+        if (status === 200) task.progress = progress;
+        else task.updates--;
       } else {
         task.completed = true;
         const { status } = await send("complete", task.user, `/tasks/${task.id}/complete`, "POST");
@@ -243,11 +247,15 @@ const main = async () => {
       lost: pairs.reduce((s, [e, f]) => s + Math.max(0, e - f), 0),
       duplicated: pairs.reduce((s, [e, f]) => s + Math.max(0, f - e), 0),
     });
-    const auditPairs = tasks.flatMap((t): [number, number][] => [
-      [1, found.get(`${t.id} task.created.v1`) ?? 0],
-      [t.updates, found.get(`${t.id} task.updated.v1`) ?? 0],
-      [t.completed ? 1 : 0, found.get(`${t.id} task.completed.v1`) ?? 0],
+    const auditExpectations = tasks.flatMap((t): [string, number][] => [
+      [`${t.id} task.created.v1`, 1],
+      [`${t.id} task.updated.v1`, t.updates],
+      [`${t.id} task.completed.v1`, t.completed ? 1 : 0],
     ]);
+    const auditPairs = auditExpectations.map(([key, expected]): [number, number] => [expected, found.get(key) ?? 0]);
+    const mismatches = auditExpectations
+      .filter(([key, expected]) => (found.get(key) ?? 0) !== expected)
+      .map(([key, expected]) => `${key}: expected ${expected}, found ${found.get(key) ?? 0}`);
     const nextBySeries = count(occurrences.filter((o) => o.occurrence === 2), (o) => o.seriesId);
     const occurrencePairs = tasks.filter((t) => t.recurring).map((t): [number, number] => [t.completed ? 1 : 0, nextBySeries.get(t.id) ?? 0]);
     // Reminders of tasks never completed must arrive exactly once (a completion races its reminder).
@@ -286,7 +294,10 @@ const main = async () => {
         monitor.scalers.map((s) => [s.target, { maxLag: maxLag.get(s.target) ?? 0, drainS: drainS.get(s.target) ?? null }]),
       ),
       effects: { auditEntries: tally(auditPairs), nextOccurrences: tally(occurrencePairs), reminders: tally(reminderPairs) },
-      notes: skipped > 0 ? [`${skipped} writes not sent: ${MAX_IN_FLIGHT} already in flight (the client, not the server, was the limit)`] : [],
+      notes: [
+        ...(skipped > 0 ? [`${skipped} writes not sent: ${MAX_IN_FLIGHT} already in flight (the client, not the server, was the limit)`] : []),
+        ...mismatches.slice(0, 20).map((m) => `audit mismatch ${m}`),
+      ],
     };
     const dir = join(repoRoot, ".data/load/reports");
     mkdirSync(dir, { recursive: true });

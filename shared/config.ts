@@ -28,10 +28,12 @@ export const HostConfig = z.object({
   DAPR_HTTP_PORT: port.default(3500),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /**
-   * Deliveries of one event before the host dead-letters it with the reason.
+   * Deliveries of one event before the host dead-letters it with the reason. With the local
+   * resiliency policy's backoff, 8 deliveries span about 15 s: a dependency that is briefly
+   * unavailable (an overloaded task-api) does not send events to the dead-letter topic.
    * Keep it below the resiliency policy's inbound maxRetries + 1, which is only the backstop.
    */
-  DELIVERY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(4),
+  DELIVERY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
   /**
    * How long a claimed effect (ctx.once) is held before another delivery may take it over,
    * should the holder die. Keep it well inside the resiliency policy's inbound retry window.

@@ -226,7 +226,7 @@ describe("notification-service", () => {
     );
     const entry = dead.find((r) => (r.value as CloudEventEnvelope).subject === poison.id)!.value as CloudEventEnvelope;
     const record = DeadLetterRecord.parse(entry.data);
-    expect(record).toMatchObject({ service: Service.NotificationService, topic: Topic.Reminders, kind: "retries-exhausted", attempts: 4 });
+    expect(record).toMatchObject({ service: Service.NotificationService, topic: Topic.Reminders, kind: "retries-exhausted", attempts: 8 });
     expect(record.reason).toContain("HTTP 500");
     expect(webhook.count(poison.id)).toBe(0);
     expect(neighbours.length).toBeGreaterThan(0);

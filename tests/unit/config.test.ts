@@ -3,7 +3,7 @@ import { ConfigError, HostConfig, parseConfig } from "../../shared/config.ts";
 
 describe("host configuration", () => {
   it("applies defaults", () => {
-    expect(parseConfig(HostConfig, {})).toMatchObject({ APP_PORT: 3000, DAPR_HTTP_PORT: 3500, DELIVERY_MAX_ATTEMPTS: 4 });
+    expect(parseConfig(HostConfig, {})).toMatchObject({ APP_PORT: 3000, DAPR_HTTP_PORT: 3500, DELIVERY_MAX_ATTEMPTS: 8 });
   });
 
   it("stops with every bad value named", () => {

@@ -124,7 +124,10 @@ export const startSidecar = async (opts: SidecarOptions): Promise<Sidecar> => {
       "--placement-host-address", "",
       "--enable-app-health-check",
       "--app-health-check-path", "/healthz",
-      "--app-health-probe-interval", "1",
+      // An app busy under load answers late, not never: a 500 ms timeout (the default) marks it
+      // unhealthy and turns service invocation away while it catches up. (Timeout < interval.)
+      "--app-health-probe-interval", "2",
+      "--app-health-probe-timeout", "1500",
       "--dapr-graceful-shutdown-seconds", "5",
       "--log-level", opts.logLevel ?? "info",
     ],

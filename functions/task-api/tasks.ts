@@ -241,7 +241,7 @@ export class TaskService {
 
   /**
    * Keeps the reminder job in line with the task: scheduled while the task is
-   * open and its remind time is ahead, removed when it is completed, deleted,
+   * open and its reminder has not fired, removed when it is completed, deleted,
    * or its reminder is taken away. A changed time overwrites the job.
    */
   private reminderEffects(
@@ -250,9 +250,10 @@ export class TaskService {
     actor: Actor,
     ending?: "completed" | "deleted",
   ): OutboxEntry[] {
-    const now = this.now().getTime();
+    // A remind time already past when the write is handled (a slow request, an edit) still fires,
+    // at once: an acknowledged reminder is never silently dropped. One that fired is done.
     const pending = (remindAt: string | undefined, fired?: string): remindAt is string =>
-      remindAt !== undefined && Date.parse(remindAt) > now && fired !== remindAt;
+      remindAt !== undefined && fired !== remindAt;
     const taskId = (after ?? before)!.id;
     const userId = actor.userId;
     const job = reminderJobName(taskId);

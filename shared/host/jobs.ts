@@ -4,7 +4,7 @@
  * with the job's data; 2xx (or 404) marks it done. At least once, never early.
  */
 export interface Jobs {
-  /** Creates or replaces the job `name`, due once at `dueTime` (RFC 3339). */
+  /** Creates or replaces the job `name`, due once at `dueTime` (RFC 3339; a past time means now). */
   schedule(name: string, job: { dueTime: string; data: unknown }): Promise<void>;
   /** Deletes the job; deleting a job that does not exist is not an error. */
   remove(name: string): Promise<void>;
@@ -31,7 +31,8 @@ export const createDaprJobs = (opts: { daprHost: string; daprPort: number; timeo
       call(name, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ dueTime: job.dueTime, data: job.data, overwrite: true }),
+        // A due time already past (the job was scheduled late) fires as soon as possible.
+        body: JSON.stringify({ dueTime: Date.parse(job.dueTime) <= Date.now() ? "1s" : job.dueTime, data: job.data, overwrite: true }),
       }),
     remove: (name) => call(name, { method: "DELETE" }, [404]),
   };

@@ -175,6 +175,14 @@ describe("task-api reminders and limits", () => {
     expect(eventsOf(later, id).map((e) => e.type)).not.toContain(ReminderDue.type);
   });
 
+  it("still sends a reminder whose time had already passed when the write was handled, at once", async () => {
+    const remindAt = new Date(Date.now() - 60_000).toISOString();
+    const { body } = await call("alice", "POST", "/tasks", { title: "Overdue", reminder: { remindAt } });
+    const id = body!["id"] as string;
+    const records = await readUntil(Topic.Reminders, (rs) => eventsOf(rs, id).some((e) => e.type === ReminderDue.type), 20_000);
+    expect(eventsOf(records, id).map((e) => e.type)).toEqual([ReminderScheduled.type, ReminderDue.type]);
+  });
+
   it("refuses a body over the limit with 413, and serves its OpenAPI document", async () => {
     const res = await call("alice", "POST", "/tasks", { title: "big", description: "x".repeat(70 * 1024) });
     expect(res.status).toBe(413);

@@ -30,7 +30,8 @@ export const openContainer = async (database: Database, request: ContainerReques
   return container;
 };
 
-const codeOf = (err: unknown): number | undefined =>
+/** The HTTP status of a Cosmos DB error (409 conflict, 412 precondition failed, …). */
+export const cosmosStatusOf = (err: unknown): number | undefined =>
   typeof err === "object" && err !== null && "code" in err && typeof err.code === "number" ? err.code : undefined;
 
 /**
@@ -42,7 +43,7 @@ const evenIfCreatedMeanwhile = async <T>(open: () => Promise<T>): Promise<T> => 
   try {
     return await open();
   } catch (err) {
-    if (codeOf(err) !== 409) throw err;
+    if (cosmosStatusOf(err) !== 409) throw err;
     return open();
   }
 };

@@ -3,16 +3,13 @@
  * id, one document per event. One container client per process.
  */
 import type { Container, Database } from "@azure/cosmos";
-import { AUDIT_CONTAINER, openContainer } from "../../shared/cosmos.ts";
+import { AUDIT_CONTAINER, cosmosStatusOf, openContainer } from "../../shared/cosmos.ts";
 import type { AuditEntry } from "./entry.ts";
 
 export interface AuditLog {
   /** Adds the entry; false when an entry with its id was already there (a redelivery). */
   append(entry: AuditEntry): Promise<boolean>;
 }
-
-const codeOf = (err: unknown): number | undefined =>
-  typeof err === "object" && err !== null && "code" in err && typeof err.code === "number" ? err.code : undefined;
 
 export class CosmosAuditLog implements AuditLog {
   private constructor(private readonly container: Container) {}
@@ -28,7 +25,7 @@ export class CosmosAuditLog implements AuditLog {
       return true;
     } catch (err) {
       // 409: an entry with this id is in the task's partition already. Anything else is thrown: the host retries.
-      if (codeOf(err) === 409) return false;
+      if (cosmosStatusOf(err) === 409) return false;
       throw err;
     }
   }

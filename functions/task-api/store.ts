@@ -7,7 +7,7 @@
 import type { Container, ContainerRequest, Database, ItemDefinition } from "@azure/cosmos";
 import type { CloudEventEnvelope } from "../../shared/catalog/cloudevent.ts";
 import { TaskSnapshot } from "../../shared/catalog/task.ts";
-import { AUDIT_CONTAINER, openContainer } from "../../shared/cosmos.ts";
+import { AUDIT_CONTAINER, cosmosStatusOf, openContainer } from "../../shared/cosmos.ts";
 
 /** A side effect that must happen after the write, in order, at least once. */
 export type OutboxEntry =
@@ -46,9 +46,6 @@ export const snapshotOf = (doc: TaskDoc): TaskSnapshot => {
   return TaskSnapshot.parse(clean);
 };
 
-const codeOf = (err: unknown): number | undefined =>
-  typeof err === "object" && err !== null && "code" in err && typeof err.code === "number" ? err.code : undefined;
-
 export class TaskStore {
   private constructor(
     private readonly tasks: Container,
@@ -70,7 +67,7 @@ export class TaskStore {
       const { resource } = await this.tasks.items.create<TaskDoc>(doc);
       return resource as TaskDoc;
     } catch (err) {
-      if (codeOf(err) === 409) throw new ConflictError(`task ${doc.id} exists`);
+      if (cosmosStatusOf(err) === 409) throw new ConflictError(`task ${doc.id} exists`);
       throw err;
     }
   }
@@ -96,7 +93,7 @@ export class TaskStore {
           .replace<TaskDoc>(after, { accessCondition: { type: "IfMatch", condition: before._etag ?? "" } });
         return { before, after: resource as TaskDoc };
       } catch (err) {
-        if (codeOf(err) !== 412 || attempt >= 20) throw err;
+        if (cosmosStatusOf(err) !== 412 || attempt >= 20) throw err;
       }
     }
   }

@@ -31,6 +31,7 @@ import { runWithSidecar, type FunctionUnderTest } from "../../shared/testing/fun
 import { readTopicUntil } from "../../shared/testing/kafka.ts";
 import { startFunction, type RunningFunction } from "../../tools/stack/functions.ts";
 import { sidecarFor } from "../../tools/stack/stack.ts";
+import { waitFor } from "../../shared/testing/wait.ts";
 
 const stack = inject("stack");
 const secret = randomUUID() + randomUUID();
@@ -57,16 +58,6 @@ const call = async (user: string, method: string, path: string, body?: unknown, 
   });
   const text = await res.text();
   return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
-};
-
-const waitFor = async <T>(what: string, get: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 200): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await get();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
 };
 
 /** The entries of one task straight from the audit container. */

@@ -9,7 +9,6 @@ import { execFile as execFileCb } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { Kafka, logLevel } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -28,6 +27,7 @@ import { connectToRunningStack } from "../../tools/dead-letter/stack.ts";
 import { ensureTopics } from "../../tools/stack/kafka.ts";
 import { repoRoot } from "../../tools/stack/paths.ts";
 import type { StackInfo } from "../../tools/stack/stack.ts";
+import { waitFor } from "../../shared/testing/wait.ts";
 
 const execFile = promisify(execFileCb);
 
@@ -63,16 +63,6 @@ let connected: StackInfo;
 
 const noted = (note: string, subject: string): CloudEventEnvelope =>
   envelope({ event: Noted, data: { note }, subject, source: "test" });
-
-const waitFor = async <T>(what: string, get: () => T | undefined, timeoutMs = 30_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = get();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-};
 
 const recordFor = (id: string) => (records: { value: unknown }[]) =>
   records.some((r) => {

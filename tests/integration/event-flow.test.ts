@@ -15,6 +15,7 @@ import { permanent } from "../../shared/host/errors.ts";
 import { runWithSidecar, type FunctionUnderTest } from "../../shared/testing/function-under-test.ts";
 import { readTopicUntil, type TopicRecord } from "../../shared/testing/kafka.ts";
 import { ensureTopics } from "../../tools/stack/kafka.ts";
+import { waitFor } from "../../shared/testing/wait.ts";
 
 const stack = inject("stack");
 const run = randomUUID().slice(0, 8);
@@ -75,16 +76,6 @@ const publish = async (step: string, behaviour: Happened["behaviour"], subject: 
   const event = envelope({ event: Happened, data: { step, behaviour, seq }, subject, source: producerName });
   await producerApp.publisher.publish(topic, event);
   return event;
-};
-
-const waitFor = async <T>(what: string, get: () => T | undefined, timeoutMs = 30_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = get();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
 };
 
 const deadLetters = (records: TopicRecord[]) =>

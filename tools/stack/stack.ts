@@ -42,6 +42,8 @@ export interface StackInfo {
   schedulerAddress: string;
   cosmosEndpoint: string;
   cosmosKey: string;
+  /** The local Cosmos server's request counts (readCosmosStats); unknown when attached to a running stack. */
+  cosmosStatsUrl?: string;
   daprd: string;
   daprOrigin: string;
   resourcesPath: string;
@@ -122,7 +124,7 @@ export const startStack = async (opts: StackOptions): Promise<Stack> => {
       started.push(asStoppable(process));
       return address;
     });
-    const cosmosStart = startCosmos(ports.cosmos).then((cosmos) => {
+    const cosmosStart = startCosmos({ port: ports.cosmos, logFile: join(logDir, "cosmos.log"), pidDir }).then((cosmos) => {
       started.push({ name: "cosmos", stop: cosmos.stop });
       return cosmos;
     });
@@ -148,6 +150,7 @@ export const startStack = async (opts: StackOptions): Promise<Stack> => {
       schedulerAddress,
       cosmosEndpoint: cosmos.endpoint,
       cosmosKey: cosmos.key,
+      cosmosStatsUrl: cosmos.statsUrl,
       daprd: dapr.daprd,
       daprOrigin: dapr.origin,
       resourcesPath,

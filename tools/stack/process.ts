@@ -28,6 +28,9 @@ export interface StartOptions {
 
 const live = new Set<ManagedProcess>();
 
+/** The processes this process started that still run (for CPU and memory figures). */
+export const liveProcesses = (): { name: string; pid: number }[] => [...live].map((p) => ({ name: p.name, pid: p.pid }));
+
 // Last resort if the parent dies without stopping its children (uncaught error, process.exit).
 process.on("exit", () => {
   for (const p of live) killGroup(p.pid, "SIGKILL");

@@ -25,9 +25,20 @@ export interface TaskDoc extends TaskSnapshot {
   /** The remindAt a reminder-due event was already produced for. */
   reminderFiredFor?: string;
   outbox: OutboxEntry[];
-  /** Held by the relay that is publishing this task's outbox. */
-  outboxLease?: { owner: string; until: string };
+  /**
+   * Present while the outbox holds entries: the task-api replica that carries them out, until
+   * when. Another replica takes the outbox over only once `until` has passed.
+   */
+  outboxLease?: OutboxLease;
+  /** Writes so far (1 after the create): tells a newer copy of the document from an older one. */
+  version?: number;
   _etag?: string;
+}
+
+export interface OutboxLease {
+  owner: string;
+  /** Milliseconds since the epoch. */
+  until: number;
 }
 
 export const TASKS_CONTAINER: ContainerRequest = { id: "tasks", partitionKey: { paths: ["/userId"] } };
@@ -36,7 +47,12 @@ export class ConflictError extends Error {
   override readonly name = "ConflictError";
 }
 
-const INTERNAL_FIELDS = ["deleted", "idempotency", "reminderRule", "reminderFiredFor", "outbox", "outboxLease"] as const;
+const INTERNAL_FIELDS = ["deleted", "idempotency", "reminderRule", "reminderFiredFor", "outbox", "outboxLease", "version"] as const;
+
+/** Task documents this replica wrote or read last, kept to write the next change without reading first. */
+const CACHED_DOCUMENTS = 10_000;
+
+const cacheKey = (userId: string, id: string) => `${userId}\n${id}`;
 
 export const snapshotOf = (doc: TaskDoc): TaskSnapshot => {
   const clean: Record<string, unknown> = {};
@@ -47,6 +63,8 @@ export const snapshotOf = (doc: TaskDoc): TaskSnapshot => {
 };
 
 export class TaskStore {
+  private readonly cache = new Map<string, TaskDoc>();
+
   private constructor(
     private readonly tasks: Container,
     private readonly audit: Container,
@@ -56,16 +74,19 @@ export class TaskStore {
     return new TaskStore(await openContainer(database, TASKS_CONTAINER), await openContainer(database, AUDIT_CONTAINER));
   }
 
+  /** The task as stored now (a point read). */
   async get(userId: string, id: string): Promise<TaskDoc | undefined> {
     const { resource } = await this.tasks.item(id, userId).read<TaskDoc>();
+    if (resource) this.remember(resource);
+    else this.cache.delete(cacheKey(userId, id));
     return resource;
   }
 
   /** Inserts a new task; a document with the same id makes it a ConflictError. */
   async create(doc: TaskDoc): Promise<TaskDoc> {
     try {
-      const { resource } = await this.tasks.items.create<TaskDoc>(doc);
-      return resource as TaskDoc;
+      const { resource } = await this.tasks.items.create<TaskDoc>({ ...doc, version: 1 });
+      return this.remember(resource as TaskDoc);
     } catch (err) {
       if (cosmosStatusOf(err) === 409) throw new ConflictError(`task ${doc.id} exists`);
       throw err;
@@ -74,28 +95,77 @@ export class TaskStore {
 
   /**
    * Read-modify-write with optimistic concurrency: `change` sees the current
-   * document and returns the next one (or undefined to leave it). Retried on
-   * a concurrent write.
+   * document and returns the next one (or undefined to leave it). The base is
+   * the copy this replica last wrote or read, checked by its ETag, so a write
+   * costs one request unless another write came in between (then it reads and
+   * tries again). A decision to change nothing is only taken on a fresh read.
    */
   async update(
     userId: string,
     id: string,
     change: (doc: TaskDoc) => TaskDoc | undefined,
   ): Promise<{ before: TaskDoc; after: TaskDoc } | undefined> {
+    let before = this.cache.get(cacheKey(userId, id));
+    let fresh = false;
     for (let attempt = 1; ; attempt++) {
-      const before = await this.get(userId, id);
-      if (!before) return undefined;
+      if (!before) {
+        before = await this.get(userId, id);
+        fresh = true;
+        if (!before) return undefined;
+      }
       const after = change(structuredClone(before));
-      if (!after) return { before, after: before };
+      if (!after) {
+        if (fresh) return { before, after: before };
+        before = undefined; // the cached copy may be stale: decide again on a fresh read
+        continue;
+      }
+      after.version = (before.version ?? 0) + 1;
       try {
         const { resource } = await this.tasks
           .item(id, userId)
           .replace<TaskDoc>(after, { accessCondition: { type: "IfMatch", condition: before._etag ?? "" } });
-        return { before, after: resource as TaskDoc };
+        return { before, after: this.remember(resource as TaskDoc) };
       } catch (err) {
-        if (cosmosStatusOf(err) !== 412 || attempt >= 20) throw err;
+        const status = cosmosStatusOf(err);
+        if (status === 404) {
+          this.cache.delete(cacheKey(userId, id));
+          return undefined;
+        }
+        if (status !== 412 || attempt >= 20) throw err;
+        before = undefined;
       }
     }
+  }
+
+  /**
+   * Removes outbox entries that were carried out, renewing the lease when
+   * entries remain and dropping it when none do. One conditional write on the
+   * copy the relay worked from; a read-modify-write when the task changed
+   * meanwhile. Undefined when the task is gone.
+   */
+  async removeCarriedOut(doc: TaskDoc, done: ReadonlySet<string>, lease: OutboxLease): Promise<TaskDoc | undefined> {
+    const strip = (current: TaskDoc): TaskDoc => {
+      current.outbox = current.outbox.filter((e) => !done.has(e.id));
+      if (current.outbox.length === 0) delete current.outboxLease;
+      else if (!current.outboxLease || current.outboxLease.owner === lease.owner) current.outboxLease = lease;
+      return current;
+    };
+    const next = strip(structuredClone(doc));
+    next.version = (doc.version ?? 0) + 1;
+    try {
+      const { resource } = await this.tasks
+        .item(doc.id, doc.userId)
+        .replace<TaskDoc>(next, { accessCondition: { type: "IfMatch", condition: doc._etag ?? "" } });
+      return this.remember(resource as TaskDoc);
+    } catch (err) {
+      const status = cosmosStatusOf(err);
+      if (status === 404) return undefined;
+      if (status !== 412) throw err;
+    }
+    const result = await this.update(doc.userId, doc.id, (current) =>
+      current.outbox.some((e) => done.has(e.id)) || current.outboxLease?.owner === lease.owner ? strip(current) : undefined,
+    );
+    return result?.after;
   }
 
   /** Every live task of a user. */
@@ -109,14 +179,41 @@ export class TaskStore {
     return resources;
   }
 
-  /** Tasks whose outbox still holds entries (across users), oldest write first. */
-  async withPendingOutbox(limit: number): Promise<{ id: string; userId: string }[]> {
+  /**
+   * Tasks whose outbox lease ran out (its replica died or stalled), oldest
+   * first. A range filter on the lease's time: with the container's range
+   * index it costs what the backlog holds, not what the container holds.
+   */
+  async withExpiredOutboxLease(now: number, limit: number): Promise<{ id: string; userId: string }[]> {
     const { resources } = await this.tasks.items
       .query<{ id: string; userId: string }>({
-        query: `SELECT TOP ${Math.max(1, Math.floor(limit))} c.id, c.userId FROM c WHERE ARRAY_LENGTH(c.outbox) > 0 ORDER BY c._ts`,
+        query: `SELECT TOP ${Math.max(1, Math.floor(limit))} c.id, c.userId FROM c WHERE c.outboxLease.until < @now ORDER BY c.outboxLease.until`,
+        parameters: [{ name: "@now", value: now }],
       })
       .fetchAll();
     return resources;
+  }
+
+  /** Tasks whose outbox lease `owner` holds (a replica restarted under the same name finds its own). */
+  async withOutboxLeasedBy(owner: string, limit: number): Promise<{ id: string; userId: string }[]> {
+    const { resources } = await this.tasks.items
+      .query<{ id: string; userId: string }>({
+        query: `SELECT TOP ${Math.max(1, Math.floor(limit))} c.id, c.userId FROM c WHERE c.outboxLease.owner = @owner`,
+        parameters: [{ name: "@owner", value: owner }],
+      })
+      .fetchAll();
+    return resources;
+  }
+
+  private remember(doc: TaskDoc): TaskDoc {
+    const key = cacheKey(doc.userId, doc.id);
+    this.cache.delete(key);
+    this.cache.set(key, doc);
+    if (this.cache.size > CACHED_DOCUMENTS) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+    return doc;
   }
 
   /**

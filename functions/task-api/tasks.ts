@@ -82,6 +82,7 @@ export class TaskService {
     };
     const doc: TaskDoc = {
       ...task,
+      version: 1,
       ...(reminder ? { reminderRule: reminder } : {}),
       ...(idempotencyKey ? { idempotency: { key: idempotencyKey, bodyHash: hashOf(body) } } : {}),
       outbox: [
@@ -89,8 +90,9 @@ export class TaskService {
         ...this.reminderEffects(undefined, task, actor),
       ],
     };
+    let written: TaskDoc;
     try {
-      await this.store.create(doc);
+      written = await this.store.create(this.relay.lease(doc));
     } catch (err) {
       if (!(err instanceof ConflictError) || !idempotencyKey) throw err;
       const existing = await this.store.get(actor.userId, id);
@@ -100,7 +102,7 @@ export class TaskService {
       if (existing.deleted) throw new IdempotencyMismatch("this Idempotency-Key created a task that has since been deleted");
       return { task: snapshotOf(existing), created: false };
     }
-    void this.relay.relay(actor.userId, id);
+    this.relay.afterWrite(written);
     return { task, created: true };
   }
 
@@ -141,10 +143,10 @@ export class TaskService {
         ...this.liveUpdates(before, after, actor),
         ...this.reminderEffects(doc, after, actor),
       ];
-      return next;
+      return this.relay.lease(next);
     });
     if (!result || result.after.deleted) return undefined;
-    void this.relay.relay(actor.userId, id);
+    this.relay.afterWrite(result.after);
     return snapshotOf(result.after);
   }
 
@@ -154,7 +156,7 @@ export class TaskService {
       const before = snapshotOf(doc);
       const at = this.now().toISOString();
       const after: TaskSnapshot = { ...before, status: "completed", completedAt: at, updatedAt: at };
-      return {
+      return this.relay.lease({
         ...doc,
         ...after,
         outbox: [
@@ -163,10 +165,10 @@ export class TaskService {
           ...this.liveUpdates(before, after, actor),
           ...this.reminderEffects(doc, undefined, actor, "completed"),
         ],
-      };
+      });
     });
     if (!result || result.after.deleted) return undefined;
-    void this.relay.relay(actor.userId, id);
+    this.relay.afterWrite(result.after);
     return snapshotOf(result.after);
   }
 
@@ -175,7 +177,7 @@ export class TaskService {
       if (doc.deleted) return undefined;
       const at = this.now().toISOString();
       const task = snapshotOf(doc);
-      return {
+      return this.relay.lease({
         ...doc,
         deleted: { at },
         outbox: [
@@ -184,10 +186,10 @@ export class TaskService {
           this.publish(TaskStatusChanged, { taskId: id, userId: actor.userId, from: task.status, to: "deleted", at }, actor),
           ...this.reminderEffects(doc, undefined, actor, "deleted"),
         ],
-      };
+      });
     });
     if (!result || result.before.deleted) return false;
-    void this.relay.relay(actor.userId, id);
+    this.relay.afterWrite(result.after);
     return true;
   }
 
@@ -213,13 +215,13 @@ export class TaskService {
         ...(job.correlationId ? { correlationId: job.correlationId } : {}),
         ...(job.causationId ? { causationId: job.causationId } : {}),
       });
-      return {
+      return this.relay.lease({
         ...doc,
         reminderFiredFor: job.remindAt,
         outbox: [...doc.outbox, { id: event.id, kind: "publish", topic: ReminderDue.topic, event }],
-      };
+      });
     });
-    if (result && result.after !== result.before) await this.relay.relay(job.userId, job.taskId);
+    if (result) this.relay.afterWrite(result.after);
   }
 
   private publish<E extends EventDef>(def: E, data: EventData<E>, actor: Actor): OutboxEntry {

@@ -31,10 +31,15 @@ export const createAuthenticator = (config: AuthConfig): Authenticate => {
     ...(config.AUTH_ISSUER ? { issuer: config.AUTH_ISSUER } : {}),
     ...(config.AUTH_AUDIENCE ? { audience: config.AUTH_AUDIENCE } : {}),
   };
+  // A verified token's user, until the token expires (at most VERIFIED_TOKEN_TTL_MS): clients send
+  // the same token with every request, and verifying its signature is most of what a request costs.
+  const verified = new Map<string, { userId: string; until: number }>();
   return async (authorization) => {
     const match = /^Bearer (\S+)$/i.exec(authorization ?? "");
     if (!match) throw new Unauthorized("missing bearer token");
     const token = match[1]!;
+    const known = verified.get(token);
+    if (known && known.until > Date.now()) return { userId: known.userId };
     const header = JSON.parse(Buffer.from(token.split(".")[0] ?? "", "base64url").toString() || "{}") as { alg?: string };
     try {
       const { payload } =
@@ -46,12 +51,23 @@ export const createAuthenticator = (config: AuthConfig): Authenticate => {
                 throw new Unauthorized(`tokens signed with ${header.alg ?? "no algorithm"} are not accepted`);
               })();
       if (!payload.sub) throw new Unauthorized("token has no sub");
+      remember(verified, token, { userId: payload.sub, until: Math.min((payload.exp ?? 0) * 1000, Date.now() + VERIFIED_TOKEN_TTL_MS) });
       return { userId: payload.sub };
     } catch (err) {
       if (err instanceof Unauthorized) throw err;
       throw new Unauthorized(`invalid token: ${err instanceof Error ? err.message : String(err)}`);
     }
   };
+};
+
+/** How long a verified token is trusted without checking its signature again, and how many are kept. */
+const VERIFIED_TOKEN_TTL_MS = 60_000;
+const VERIFIED_TOKENS = 10_000;
+
+const remember = (cache: Map<string, { userId: string; until: number }>, token: string, entry: { userId: string; until: number }) => {
+  cache.delete(token);
+  cache.set(token, entry);
+  if (cache.size > VERIFIED_TOKENS) cache.delete(cache.keys().next().value!);
 };
 
 /** Mints an HS256 token for `userId` (local development and tests). */

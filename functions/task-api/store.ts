@@ -7,7 +7,7 @@
 import type { Container, ContainerRequest, Database, ItemDefinition } from "@azure/cosmos";
 import type { CloudEventEnvelope } from "../../shared/catalog/cloudevent.ts";
 import { TaskSnapshot } from "../../shared/catalog/task.ts";
-import { AUDIT_CONTAINER, cosmosStatusOf, openContainer } from "../../shared/cosmos.ts";
+import { AUDIT_CONTAINER, BulkItems, openContainer } from "../../shared/cosmos.ts";
 
 /** A side effect that must happen after the write, in order, at least once. */
 export type OutboxEntry =
@@ -64,11 +64,15 @@ export const snapshotOf = (doc: TaskDoc): TaskSnapshot => {
 
 export class TaskStore {
   private readonly cache = new Map<string, TaskDoc>();
+  /** Point reads and writes of task documents, in bulk requests when several are ready at once. */
+  private readonly items: BulkItems;
 
   private constructor(
     private readonly tasks: Container,
     private readonly audit: Container,
-  ) {}
+  ) {
+    this.items = new BulkItems(tasks);
+  }
 
   static async open(database: Database): Promise<TaskStore> {
     return new TaskStore(await openContainer(database, TASKS_CONTAINER), await openContainer(database, AUDIT_CONTAINER));
@@ -76,7 +80,7 @@ export class TaskStore {
 
   /** The task as stored now (a point read). */
   async get(userId: string, id: string): Promise<TaskDoc | undefined> {
-    const { resource } = await this.tasks.item(id, userId).read<TaskDoc>();
+    const { resource } = await this.items.read<TaskDoc>(id, userId);
     if (resource) this.remember(resource);
     else this.cache.delete(cacheKey(userId, id));
     return resource;
@@ -84,13 +88,9 @@ export class TaskStore {
 
   /** Inserts a new task; a document with the same id makes it a ConflictError. */
   async create(doc: TaskDoc): Promise<TaskDoc> {
-    try {
-      const { resource } = await this.tasks.items.create<TaskDoc>({ ...doc, version: 1 });
-      return this.remember(resource as TaskDoc);
-    } catch (err) {
-      if (cosmosStatusOf(err) === 409) throw new ConflictError(`task ${doc.id} exists`);
-      throw err;
-    }
+    const { status, resource } = await this.items.create({ ...doc, version: 1 }, doc.userId);
+    if (status === 409) throw new ConflictError(`task ${doc.id} exists`);
+    return this.remember(resource!);
   }
 
   /**
@@ -120,20 +120,15 @@ export class TaskStore {
         continue;
       }
       after.version = (before.version ?? 0) + 1;
-      try {
-        const { resource } = await this.tasks
-          .item(id, userId)
-          .replace<TaskDoc>(after, { accessCondition: { type: "IfMatch", condition: before._etag ?? "" } });
-        return { before, after: this.remember(resource as TaskDoc) };
-      } catch (err) {
-        const status = cosmosStatusOf(err);
-        if (status === 404) {
-          this.cache.delete(cacheKey(userId, id));
-          return undefined;
-        }
-        if (status !== 412 || attempt >= 20) throw err;
-        before = undefined;
+      const { status, resource } = await this.items.replace(after, userId, before._etag ?? "");
+      if (resource && status === 200) return { before, after: this.remember(resource) };
+      if (status === 404) {
+        this.cache.delete(cacheKey(userId, id));
+        return undefined;
       }
+      // 412: another write came in between.
+      if (attempt >= 20) throw new ConflictError(`task ${id} kept changing under ${attempt} attempts to write it`);
+      before = undefined;
     }
   }
 
@@ -152,16 +147,9 @@ export class TaskStore {
     };
     const next = strip(structuredClone(doc));
     next.version = (doc.version ?? 0) + 1;
-    try {
-      const { resource } = await this.tasks
-        .item(doc.id, doc.userId)
-        .replace<TaskDoc>(next, { accessCondition: { type: "IfMatch", condition: doc._etag ?? "" } });
-      return this.remember(resource as TaskDoc);
-    } catch (err) {
-      const status = cosmosStatusOf(err);
-      if (status === 404) return undefined;
-      if (status !== 412) throw err;
-    }
+    const { status, resource } = await this.items.replace(next, doc.userId, doc._etag ?? "");
+    if (resource && status === 200) return this.remember(resource);
+    if (status === 404) return undefined;
     const result = await this.update(doc.userId, doc.id, (current) =>
       current.outbox.some((e) => done.has(e.id)) || current.outboxLease?.owner === lease.owner ? strip(current) : undefined,
     );

@@ -12,7 +12,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createHttpsServer } from "@vercel/cosmosdb-server";
-import { classifyCosmosRequest, emptyCosmosStats, type CosmosStats } from "./cosmos-cost.ts";
+import { classifyCosmosRequest, emptyCosmosStats, operationsOfBulk, type CosmosOperation, type CosmosStats } from "./cosmos-cost.ts";
 
 const port = Number(process.env["COSMOS_PORT"]);
 const statsPort = Number(process.env["COSMOS_STATS_PORT"]);
@@ -22,15 +22,33 @@ if (!Number.isInteger(port) || !Number.isInteger(statsPort)) {
 }
 
 const stats: CosmosStats = emptyCosmosStats();
+const tally = (op: CosmosOperation, count: number, bytesIn: number, bytesOut: number) => {
+  const entry = (stats.operations[op] ??= { count: 0, bytesIn: 0, bytesOut: 0 });
+  entry.count += count;
+  entry.bytesIn += bytesIn;
+  entry.bytesOut += bytesOut;
+};
+
 const count = (request: IncomingMessage, response: ServerResponse) => {
-  const op = classifyCosmosRequest(request.method ?? "GET", request.url ?? "/", request.headers);
-  const entry = (stats.operations[op] ??= { requests: 0, bytesIn: 0, bytesOut: 0 });
-  entry.requests++;
-  entry.bytesIn += Number(request.headers["content-length"] ?? 0);
+  const kind = classifyCosmosRequest(request.method ?? "GET", request.url ?? "/", request.headers);
+  stats.requests++;
+  const chunks: Buffer[] = [];
+  // Listening too does not take the body from the server: every listener sees every chunk.
+  if (kind === "batch") request.on("data", (chunk: Buffer) => chunks.push(chunk));
+  let bytesOut = 0;
   // The server answers with one end(body) per request.
   const end = response.end.bind(response) as (...args: unknown[]) => ServerResponse;
   response.end = ((...args: unknown[]) => {
-    if (typeof args[0] === "string" || Buffer.isBuffer(args[0])) entry.bytesOut += Buffer.byteLength(args[0]);
+    if (typeof args[0] === "string" || Buffer.isBuffer(args[0])) bytesOut = Buffer.byteLength(args[0]);
+    const bytesIn = Number(request.headers["content-length"] ?? 0);
+    if (kind !== "batch") {
+      tally(kind, 1, bytesIn, bytesOut);
+    } else {
+      stats.bulkRequests++;
+      const ops = operationsOfBulk(Buffer.concat(chunks).toString());
+      const n = Object.values(ops).reduce((a, b) => a + b, 0) || 1;
+      for (const [op, c] of Object.entries(ops) as [CosmosOperation, number][]) tally(op, c, (bytesIn * c) / n, (bytesOut * c) / n);
+    }
     return end(...args);
   }) as ServerResponse["end"];
 };

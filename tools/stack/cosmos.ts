@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { repoRoot } from "./paths.ts";
-import { freePort, portOpen, startProcess, waitUntil, type ManagedProcess } from "./process.ts";
+import { freePort, nodeArgs, portOpen, startProcess, waitUntil, type ManagedProcess } from "./process.ts";
 import type { CosmosStats } from "./cosmos-cost.ts";
 
 /**
@@ -35,7 +35,7 @@ export const startCosmos = async (opts: { port: number; logFile: string; pidDir:
   const child = startProcess({
     name: "cosmos",
     command: process.execPath,
-    args: ["--import", "tsx", join(repoRoot, "tools/stack/cosmos-server.ts")],
+    args: nodeArgs(join(repoRoot, "tools/stack/cosmos-server.ts")),
     cwd: repoRoot,
     env: { ...process.env, COSMOS_PORT: String(opts.port), COSMOS_STATS_PORT: String(statsPort) },
     logFile: opts.logFile,

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Sidecar } from "./dapr.ts";
 import { repoRoot } from "./paths.ts";
-import { freePort, httpOk, startProcess, waitUntil, type ManagedProcess } from "./process.ts";
+import { freePort, httpOk, nodeArgs, startProcess, waitUntil, type ManagedProcess } from "./process.ts";
 import { sidecarFor, type StackInfo } from "./stack.ts";
 
 /** Every function of the project: a folder under functions/ with a main.ts. Its folder name is its app-id. */
@@ -40,7 +40,7 @@ export const startFunction = async (
   const launch = () => startProcess({
     name,
     command: process.execPath,
-    args: ["--import", "tsx", opts.entry ?? join(repoRoot, "functions", name, "main.ts")],
+    args: nodeArgs(opts.entry ?? join(repoRoot, "functions", name, "main.ts")),
     cwd: repoRoot,
     env: {
       ...process.env,

@@ -69,7 +69,7 @@ export const startKafka = async (opts: KafkaOptions): Promise<{ brokers: string;
   const process = startProcess({
     name: "kafka",
     command: opts.java,
-    args: ["-Xms256m", "-Xmx768m", "-XX:+UseG1GC", ...jvm, "kafka.Kafka", properties],
+    args: ["-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1", ...jvm, "kafka.Kafka", properties],
     logFile: opts.logFile,
     pidDir: opts.pidDir,
   });

@@ -26,6 +26,16 @@ export interface StartOptions {
   cwd?: string;
 }
 
+/**
+ * How the stack starts a TypeScript entry point with Node: through tsx, and
+ * with a CPU profile per process written to STACK_CPU_PROFILE_DIR when set
+ * (Node refuses --cpu-prof in NODE_OPTIONS).
+ */
+export const nodeArgs = (entry: string): string[] => {
+  const profileDir = process.env["STACK_CPU_PROFILE_DIR"];
+  return [...(profileDir ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : []), "--import", "tsx", entry];
+};
+
 const live = new Set<ManagedProcess>();
 
 /** The processes this process started that still run (for CPU and memory figures). */

@@ -36,6 +36,19 @@ export const cosmosStatusOf = (err: unknown): number | undefined =>
   typeof err === "object" && err !== null && "code" in err && typeof err.code === "number" ? err.code : undefined;
 
 /**
+ * Cosmos DB could not serve the request now, but may in a moment: throttled
+ * (429), unavailable (503), timed out (408), or out of reach (a network error).
+ * An API answers these with 503 and Retry-After rather than 500.
+ */
+export const isCosmosUnavailable = (err: unknown): boolean => {
+  const status = cosmosStatusOf(err);
+  if (status !== undefined) return [408, 429, 449, 503].includes(status);
+  if (typeof err !== "object" || err === null) return false;
+  const { code, name } = err as { code?: unknown; name?: unknown };
+  return (typeof code === "string" && /^E[A-Z]+$/.test(code)) || name === "TimeoutError" || name === "AbortError";
+};
+
+/**
  * createIfNotExists reads, then creates on 404: when another function creates
  * the same database or container in between (functions start together), the
  * create answers 409. Asking again then finds it.

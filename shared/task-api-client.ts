@@ -4,8 +4,8 @@
  */
 import { Service } from "./catalog/names.ts";
 import { TaskSnapshot } from "./catalog/task.ts";
-import { permanent } from "./host/errors.ts";
-import type { Invoker } from "./host/invoke.ts";
+import { busy, permanent } from "./host/errors.ts";
+import { InvokeError, type Invoker, type InvokeResult } from "./host/invoke.ts";
 
 export interface TaskApiClient {
   /** The task as task-api has it now; undefined if it does not exist (or was deleted). */
@@ -16,19 +16,42 @@ export interface TaskApiClient {
 
 const path = (...parts: string[]) => parts.map(encodeURIComponent).join("/");
 
+/**
+ * task-api busy (503, 429) or out of reach (its sidecar cannot deliver the call: it is down or
+ * reported unhealthy): the event waits without spending its delivery attempts.
+ */
+const unlessBusy = async (call: () => Promise<InvokeResult>): Promise<InvokeResult> => {
+  let res: InvokeResult;
+  try {
+    res = await call();
+  } catch (err) {
+    if (err instanceof InvokeError) throw busy(err.message, { cause: err });
+    throw err;
+  }
+  if (res.status === 503 || res.status === 429) throw busy(`task-api is busy: HTTP ${res.status}`);
+  if (res.status === 500 && isDaprInvokeFailure(res.body)) throw busy(`task-api is out of reach: ${JSON.stringify(res.body)}`);
+  return res;
+};
+
+/** The error daprd answers when it could not deliver a service invocation (target down or unhealthy). */
+const isDaprInvokeFailure = (body: unknown): boolean =>
+  typeof body === "object" && body !== null && (body as { errorCode?: unknown }).errorCode === "ERR_DIRECT_INVOKE";
+
 export const taskApiClient = (invoker: Invoker): TaskApiClient => ({
   async find(userId, taskId) {
-    const res = await invoker.invoke(Service.TaskApi, `internal/users/${path(userId)}/tasks/${path(taskId)}`);
+    const res = await unlessBusy(() => invoker.invoke(Service.TaskApi, `internal/users/${path(userId)}/tasks/${path(taskId)}`));
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw new Error(`task-api lookup of ${taskId}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
     return TaskSnapshot.parse(res.body);
   },
   async create(userId, body, opts) {
-    const res = await invoker.invoke(Service.TaskApi, `internal/users/${path(userId)}/tasks`, {
-      method: "POST",
-      body,
-      headers: { "idempotency-key": opts.idempotencyKey, "x-correlation-id": opts.correlationId },
-    });
+    const res = await unlessBusy(() =>
+      invoker.invoke(Service.TaskApi, `internal/users/${path(userId)}/tasks`, {
+        method: "POST",
+        body,
+        headers: { "idempotency-key": opts.idempotencyKey, "x-correlation-id": opts.correlationId },
+      }),
+    );
     // A request task-api rejects will be rejected again: dead-letter it with task-api's reason.
     if (res.status === 400 || res.status === 422) throw permanent(`task-api refused the task: ${JSON.stringify(res.body)}`);
     if (res.status !== 200 && res.status !== 201) throw new Error(`task-api create: HTTP ${res.status} ${JSON.stringify(res.body)}`);

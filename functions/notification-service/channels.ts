@@ -1,5 +1,5 @@
 /** Where reminders go. Each channel sends one message or throws; a PermanentError means retrying cannot help. */
-import { permanent } from "../../shared/host/errors.ts";
+import { busy, permanent } from "../../shared/host/errors.ts";
 import type { Logger } from "../../shared/logger.ts";
 
 export interface ReminderMessage {
@@ -19,8 +19,9 @@ export interface Channel {
 
 /**
  * POSTs the reminder as JSON, with `Idempotency-Key: <eventId>`. 2xx is sent;
- * 408, 429 and 5xx are retried; any other 4xx is permanent (the receiver
- * will not take it, however often it is sent).
+ * 429 and 503 (the receiver asks to come back later) are retried without
+ * spending delivery attempts; 408 and other 5xx are retried; any other 4xx is
+ * permanent (the receiver will not take it, however often it is sent).
  */
 export const webhookChannel = (url: string, timeoutMs: number): Channel => ({
   name: "webhook",
@@ -38,6 +39,7 @@ export const webhookChannel = (url: string, timeoutMs: number): Channel => ({
     }
     const body = (await res.text()).slice(0, 500);
     if (res.ok) return;
+    if (res.status === 429 || res.status === 503) throw busy(`webhook is busy: HTTP ${res.status} ${body}`);
     if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
       throw permanent(`webhook refused the reminder: HTTP ${res.status} ${body}`);
     }

@@ -8,17 +8,22 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { Service } from "../../shared/catalog/names.ts";
 import { defineFunction, type FunctionDef } from "../../shared/host/define.ts";
+import type { Admission } from "./admission.ts";
 import type { Authenticate } from "./auth.ts";
 import { Unauthorized } from "./auth.ts";
 import { CreateTaskBody, ListTasksQuery, TaskIdParams, UpdateTaskBody } from "./model.ts";
 import { openApiDocument } from "./openapi.ts";
 import type { OutboxRelay } from "./outbox.ts";
+import { isCosmosUnavailable } from "../../shared/cosmos.ts";
+import { ConflictError } from "./store.ts";
 import { IdempotencyMismatch, reminderJobName, type Actor, type ReminderJobData, type TaskService } from "./tasks.ts";
 
 export interface TaskApiDeps {
   tasks: TaskService;
   relay: OutboxRelay;
   authenticate: Authenticate;
+  /** Bounds the public requests worked on at once (503 with Retry-After beyond). */
+  admission: Admission;
   /** When set, job callbacks must carry it in `dapr-api-token` (Dapr's APP_API_TOKEN). */
   appApiToken?: string;
 }
@@ -119,6 +124,7 @@ export const taskApi = (deps: TaskApiDeps): FunctionDef =>
       });
 
       app.register(async (tasksApi: FastifyInstance) => {
+        deps.admission.guard(tasksApi);
         tasksApi.addHook("onRequest", async (request: FastifyRequest, reply: FastifyReply) => {
           const { userId } = await deps.authenticate(request.headers.authorization);
           const correlationId = parse(CorrelationId, request.headers["x-correlation-id"], "header") ?? randomUUID();
@@ -177,6 +183,12 @@ const errorHandler = (err: Error & { statusCode?: number; code?: string }, reque
     return reply.code(401).header("www-authenticate", 'Bearer realm="task-api"').send({ error: "unauthorized", reason: err.message });
   }
   if (err instanceof IdempotencyMismatch) return reply.code(422).send({ error: "idempotency key reused", reason: err.message });
+  if (isCosmosUnavailable(err) || err instanceof ConflictError) {
+    // The write did not happen, or (a time-out) its outcome is unknown; either way the task and its
+    // outbox commit together or not at all. A create sent again with its Idempotency-Key is safe.
+    request.log.warn({ err }, "store busy or out of reach: answered 503");
+    return reply.code(503).header("retry-after", "1").send({ error: "busy", reason: "the task store is busy or out of reach; try again in 1 s" });
+  }
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
     // fastify's own: malformed JSON (400), body too large (413), unsupported media type (415)
     return reply.code(err.statusCode).send({ error: err.message, code: err.code });

@@ -5,8 +5,8 @@ import { DEAD_LETTER_TYPE, type DeadLetterKind, type DeadLetterRecord } from "..
 import { deadLetterTopicOf } from "../catalog/names.ts";
 import type { Logger } from "../logger.ts";
 import { handlerContext, derivedEventId, type Consumer, type FunctionDef } from "./define.ts";
-import { describeError, PermanentError } from "./errors.ts";
-import { ClaimBusy, type Once } from "./idempotency.ts";
+import { DependencyBusy, describeError, PermanentError } from "./errors.ts";
+import type { Once } from "./idempotency.ts";
 import type { EventOutcome, HostMetrics } from "./metrics.ts";
 import type { Publisher } from "./publisher.ts";
 
@@ -29,7 +29,8 @@ export interface DispatchDeps {
  *   unreadable envelope / bad data   → dead-letter at once, then SUCCESS
  *   PermanentError                   → dead-letter with its reason, then SUCCESS
  *   other error                      → RETRY, until maxAttempts: then dead-letter, SUCCESS
- *   ClaimBusy (effect held elsewhere) → RETRY, not counted as an attempt
+ *   DependencyBusy (a dependency busy or out of reach, or the effect held by another delivery)
+ *                                    → RETRY, not counted as an attempt
  *   dead-letter publish fails        → RETRY (the event is never dropped unrecorded)
  */
 export class Dispatcher {
@@ -105,11 +106,11 @@ export class Dispatcher {
         this.attempts.forget(key);
         return dead(await this.deadLetter(topic, raw, "permanent", err.message, attempt, log));
       }
-      if (err instanceof ClaimBusy) {
-        // Another delivery is mid-effect (or died holding the lease): wait, without using up attempts.
+      if (err instanceof DependencyBusy) {
+        // Wait, without using up attempts: overload or a held effect is not the event's fault.
         this.attempts.uncount(key);
-        log.info({ reason: err.message }, "effect in progress elsewhere; will retry");
-        return { status: "RETRY", outcome: "failed" };
+        log.info({ reason: err.message }, "dependency busy; will retry");
+        return { status: "RETRY", outcome: "busy" };
       }
       if (attempt >= this.deps.maxAttempts) {
         this.attempts.forget(key);

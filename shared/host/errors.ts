@@ -9,6 +9,19 @@ export class PermanentError extends Error {
 
 export const permanent = (reason: string): PermanentError => new PermanentError(reason);
 
+/**
+ * A dependency is busy or briefly out of reach (it answered 503 or 429, its
+ * sidecar reports it unhealthy, or it cannot be reached): the event is retried
+ * later without spending one of its delivery attempts, as when another
+ * delivery holds the effect. Overload must not turn into dead letters. The
+ * resiliency policy's inbound retries still bound how long an event waits.
+ */
+export class DependencyBusy extends Error {
+  override readonly name: string = "DependencyBusy";
+}
+
+export const busy = (reason: string, options?: { cause?: unknown }): DependencyBusy => new DependencyBusy(reason, options);
+
 /** Raised when the sidecar refuses or cannot take a publish after bounded retries. */
 export class PublishError extends Error {
   override readonly name = "PublishError";

@@ -9,6 +9,7 @@
  * de-duplicate the rare crash-during-send case.
  */
 import { STATE_STORE } from "../catalog/names.ts";
+import { DependencyBusy } from "./errors.ts";
 
 export interface Once {
   /** Runs `effect` unless it already ran for `key`; true if it ran now. */
@@ -16,7 +17,7 @@ export interface Once {
 }
 
 /** Another delivery holds the claim: retry later (not counted as a failed attempt). */
-export class ClaimBusy extends Error {
+export class ClaimBusy extends DependencyBusy {
   override readonly name = "ClaimBusy";
 }
 

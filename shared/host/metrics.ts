@@ -5,7 +5,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Publisher } from "./publisher.ts";
 
-export type EventOutcome = "handled" | "failed" | "dead_lettered" | "ignored";
+export type EventOutcome = "handled" | "failed" | "busy" | "dead_lettered" | "ignored";
 
 export class HostMetrics {
   readonly registry = new Registry();
@@ -21,7 +21,7 @@ export class HostMetrics {
     const registers = [this.registry];
     this.events = new Counter({
       name: "taskapp_events_total",
-      help: "Deliveries by outcome: handled, failed (will retry), dead_lettered, ignored (type not consumed here).",
+      help: "Deliveries by outcome: handled, failed (will retry), busy (a dependency was busy; will retry), dead_lettered, ignored (type not consumed here).",
       labelNames: ["topic", "type", "outcome"],
       registers,
     });
@@ -51,6 +51,11 @@ export class HostMetrics {
       labelNames: ["topic"],
       registers,
     });
+  }
+
+  /** A counter of the function's own (task-api's refused requests, say). */
+  counter(name: string, help: string): Counter {
+    return new Counter({ name, help, registers: [this.registry] });
   }
 
   /** A gauge read when scraped (task-api's outbox backlog, say). */

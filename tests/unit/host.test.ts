@@ -7,7 +7,7 @@ import { DEAD_LETTER_TYPE, DeadLetterRecord } from "../../shared/catalog/dead-le
 import { deadLetterTopicOf, PUBSUB } from "../../shared/catalog/names.ts";
 import { buildApp } from "../../shared/host/app.ts";
 import { defineConsumer, defineFunction, derivedEventId, type FunctionDef } from "../../shared/host/define.ts";
-import { permanent } from "../../shared/host/errors.ts";
+import { busy, permanent } from "../../shared/host/errors.ts";
 import { createLogger } from "../../shared/logger.ts";
 import { createOnce } from "../../shared/host/idempotency.ts";
 import { MemoryPublisher } from "../../shared/testing/memory-publisher.ts";
@@ -17,7 +17,7 @@ const Pinged = defineEvent({ topic: "pings", type: "ping.sent.v1", schema: z.obj
 const Ponged = defineEvent({ topic: "pongs", type: "pong.sent.v1", schema: z.object({ n: z.number().int() }) });
 const Ignored = defineEvent({ topic: "pings", type: "ping.ignored.v1", schema: z.object({}) });
 
-type Outcome = "ok" | "throw" | "permanent" | "reply";
+type Outcome = "ok" | "throw" | "permanent" | "busy" | "reply";
 let outcome: Outcome;
 let handled: CloudEvent<{ n: number }>[];
 let publisher: MemoryPublisher;
@@ -33,6 +33,7 @@ const pinger = (extra: Partial<FunctionDef> = {}): FunctionDef =>
           handled.push(event);
           if (outcome === "throw") throw new Error("database unavailable");
           if (outcome === "permanent") throw permanent("ping refers to a deleted thing");
+          if (outcome === "busy") throw busy("the service it calls answered 503");
           if (outcome === "reply") await ctx.publish(Ponged, { n: event.data.n + 1 }, { subject: event.subject ?? "none" });
         },
       }),
@@ -117,6 +118,19 @@ describe("outcome → Dapr status", () => {
     expect(deadLetters()).toEqual([
       expect.objectContaining({ kind: "retries-exhausted", attempts: 3, reason: "Error: database unavailable", topic: "pings" }),
     ]);
+  });
+
+  it("retries while a dependency is busy without spending attempts, then counts failures as before", async () => {
+    await start();
+    outcome = "busy";
+    const event = ping(1);
+    for (let i = 0; i < 10; i++) expect((await deliver(event)).body).toEqual({ status: "RETRY" });
+    expect(deadLetters()).toHaveLength(0);
+    outcome = "throw";
+    expect((await deliver(event)).body).toEqual({ status: "RETRY" });
+    expect((await deliver(event)).body).toEqual({ status: "RETRY" });
+    expect((await deliver(event)).body).toEqual({ status: "SUCCESS" });
+    expect(deadLetters()).toEqual([expect.objectContaining({ kind: "retries-exhausted", attempts: 3 })]);
   });
 
   it("dead-letters a permanent failure at once with its reason, keyed like the original", async () => {

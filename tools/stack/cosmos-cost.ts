@@ -105,6 +105,12 @@ export const requestUnitsOf = (stats: CosmosStats): number => {
   return units;
 };
 
+/** The counts of some operations only (say, point operations, leaving out a periodic query). */
+export const onlyOperations = (stats: CosmosStats, ops: readonly CosmosOperation[]): CosmosStats => ({
+  ...stats,
+  operations: Object.fromEntries(ops.flatMap((op) => (stats.operations[op] ? [[op, stats.operations[op]]] : []))),
+});
+
 /** What happened between two snapshots of the counts. */
 export const statsSince = (before: CosmosStats, after: CosmosStats): CosmosStats => {
   const operations: CosmosStats["operations"] = {};

@@ -81,6 +81,8 @@ export interface SidecarOptions {
   pidDir: string;
   httpPort?: number;
   logLevel?: string;
+  /** Probe the app's /healthz (the default); false for an app that serves none (the SDK's DaprServer). */
+  appHealthCheck?: boolean;
 }
 
 export interface Sidecar {
@@ -122,12 +124,16 @@ export const startSidecar = async (opts: SidecarOptions): Promise<Sidecar> => {
       "--config", opts.configFile,
       "--scheduler-host-address", opts.schedulerAddress,
       "--placement-host-address", "",
-      "--enable-app-health-check",
-      "--app-health-check-path", "/healthz",
-      // An app busy under load answers late, not never: a 500 ms timeout (the default) marks it
-      // unhealthy and turns service invocation away while it catches up. (Timeout < interval.)
-      "--app-health-probe-interval", "2",
-      "--app-health-probe-timeout", "1500",
+      ...(opts.appHealthCheck === false
+        ? []
+        : [
+            "--enable-app-health-check",
+            "--app-health-check-path", "/healthz",
+            // An app busy under load answers late, not never: a 500 ms timeout (the default) marks it
+            // unhealthy and turns service invocation away while it catches up. (Timeout < interval.)
+            "--app-health-probe-interval", "2",
+            "--app-health-probe-timeout", "1500",
+          ]),
       "--dapr-graceful-shutdown-seconds", "5",
       "--log-level", opts.logLevel ?? "info",
     ],

@@ -170,7 +170,7 @@ export const sidecarFor = (
   stack: StackInfo,
   appId: string,
   appPort: number,
-  extra: { httpPort?: number; logLevel?: string } = {},
+  extra: { httpPort?: number; logLevel?: string; appHealthCheck?: boolean } = {},
 ): Promise<Sidecar> =>
   startSidecar({
     binary: stack.daprd,

@@ -27,6 +27,20 @@ export const Service = {
 } as const;
 export type ServiceName = (typeof Service)[keyof typeof Service];
 
+/**
+ * The Dapr components each function uses. Every function uses the pub/sub (it publishes events
+ * or dead letters, or subscribes); the state store only where effects are claimed with
+ * ctx.once. The manifests scope each component to exactly these apps, and the host gives
+ * `once` only to the functions listed here.
+ */
+export const COMPONENTS_USED: Readonly<Record<ServiceName, readonly string[]>> = {
+  [Service.TaskApi]: [PUBSUB],
+  [Service.RecurringTaskService]: [PUBSUB],
+  [Service.NotificationService]: [PUBSUB, STATE_STORE],
+  [Service.AuditService]: [PUBSUB],
+  [Service.LagDashboard]: [PUBSUB],
+};
+
 /** The services that consume topics; each has its own consumer group and dead-letter topic. */
 export const CONSUMERS = [
   Service.RecurringTaskService,

@@ -69,28 +69,51 @@ export const daprPublishAttempt = (client: DaprClient, pubsub: string = PUBSUB):
 export type BulkPublishAttempt = (topic: string, events: CloudEventEnvelope[]) => Promise<Outcome<void>[]>;
 
 /**
- * The bulk attempt over the sidecar's bulk publish API (`/v1.0-alpha1/publish/bulk`), through
- * the Dapr SDK: each entry keeps its envelope (`application/cloudevents+json`) and its own
- * partition key; Dapr reports failed entries one by one.
+ * The bulk attempt over the sidecar's bulk publish API (`/v1.0-alpha1/publish/bulk`): each entry
+ * keeps its envelope (`application/cloudevents+json`) and its own partition key.
+ *
+ * A plain HTTP call, not the SDK's `publishBulk`: when daprd fails a bulk publish as a whole (the
+ * broker is down, the circuit breaker is open) it answers 500 with an empty `failedEntries`, and
+ * the SDK reads that as "nothing failed". Here anything but a 2xx fails every entry, unless daprd
+ * names the entries that failed (then only those). A request that hangs fails after `timeoutMs`.
  */
-export const daprBulkPublishAttempt = (client: DaprClient, pubsub: string = PUBSUB): BulkPublishAttempt =>
+export const daprBulkPublishAttempt = (
+  opts: { daprHost: string; daprPort: number; pubsub?: string; timeoutMs?: number },
+): BulkPublishAttempt =>
   async (topic, events) => {
-    const { failedMessages } = await client.pubsub.publishBulk(
-      pubsub,
-      topic,
-      events.map((event, i) => ({
-        entryID: String(i),
-        event,
-        contentType: "application/cloudevents+json",
-        metadata: event.subject ? { partitionKey: event.subject } : {},
-      })),
-    );
-    const failed = new Map(failedMessages.map((f) => [f.message.entryID, f.error]));
-    return events.map((_, i): Outcome<void> => {
-      const error = failed.get(String(i));
-      return error === undefined ? { ok: true, value: undefined } : { ok: false, error };
+    const url = `http://${opts.daprHost}:${opts.daprPort}/v1.0-alpha1/publish/bulk/${opts.pubsub ?? PUBSUB}/${encodeURIComponent(topic)}`;
+    const body = events.map((event, i) => ({
+      entryId: String(i),
+      event,
+      contentType: "application/cloudevents+json",
+      metadata: event.subject ? { partitionKey: event.subject } : {},
+    }));
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
     });
+    const text = await res.text();
+    if (res.ok) return events.map((): Outcome<void> => ({ ok: true, value: undefined }));
+    const named = failedEntriesOf(text);
+    const error = new Error(`bulk publish to ${topic}: HTTP ${res.status} ${text.slice(0, 500)}`);
+    return events.map((_, i): Outcome<void> =>
+      named.size > 0 && !named.has(String(i)) ? { ok: true, value: undefined } : { ok: false, error: named.get(String(i)) ?? error },
+    );
   };
+
+/** The entries daprd says failed, by entry id, from a bulk publish error body. */
+const failedEntriesOf = (body: string): Map<string, Error> => {
+  try {
+    const parsed = JSON.parse(body) as { failedEntries?: { entryId?: string; error?: string }[] };
+    return new Map(
+      (parsed.failedEntries ?? []).flatMap((e) => (e.entryId ? [[e.entryId, new Error(`daprd: ${e.error ?? "failed"}`)] as const] : [])),
+    );
+  } catch {
+    return new Map();
+  }
+};
 
 export interface BatchingOptions {
   /** Events per bulk request at most. */
@@ -137,5 +160,4 @@ const silentSdkLogger = { error() {}, warn() {}, info() {}, verbose() {}, debug(
  */
 export const createDaprPublisher = (
   opts: { daprHost: string; daprPort: number; retry?: RetryPolicy; batching?: BatchingOptions },
-): Publisher =>
-  withRetry(batchedPublishAttempt(daprBulkPublishAttempt(createDaprClient(opts.daprHost, opts.daprPort)), opts.batching), opts.retry);
+): Publisher => withRetry(batchedPublishAttempt(daprBulkPublishAttempt(opts), opts.batching), opts.retry);

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import { COMPONENTS_USED, STATE_STORE } from "../catalog/names.ts";
 import { ConfigError, HostConfig, parseConfig } from "../config.ts";
 import { createLogger, type Logger } from "../logger.ts";
 import { buildApp } from "./app.ts";
@@ -19,6 +20,16 @@ export interface HostContext {
   invoker: Invoker;
   once: Once;
 }
+
+/** A function of the catalog claims effects only if the catalog says it uses the state store (its manifests scope the component so). */
+const usesStateStore = (service: string): boolean => {
+  const declared = (COMPONENTS_USED as Readonly<Record<string, readonly string[]>>)[service];
+  return declared === undefined || declared.includes(STATE_STORE);
+};
+
+const undeclaredOnce = (service: string): Once => async () => {
+  throw new Error(`${service} claims an effect with once(), but COMPONENTS_USED in shared/catalog/names.ts does not give it ${STATE_STORE}`);
+};
 
 /** Prints a configuration problem and stops the process; other errors propagate. */
 export const exitOnConfigError = (service: string, err: unknown): never => {
@@ -54,7 +65,7 @@ export const runFunction = async (
     publisher: instrumentPublisher(createDaprPublisher(sidecar), metrics),
     jobs: createDaprJobs(sidecar),
     invoker: createDaprInvoker(sidecar),
-    once: createOnce(daprStateClient(sidecar), config.CLAIM_LEASE_MS),
+    once: usesStateStore(service) ? createOnce(daprStateClient(sidecar), config.CLAIM_LEASE_MS) : undeclaredOnce(service),
   };
   let fn: FunctionDef;
   try {

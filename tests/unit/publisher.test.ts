@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { defineEvent, envelope } from "../../shared/catalog/cloudevent.ts";
 import { PublishError } from "../../shared/host/errors.ts";
-import { createDaprClient, daprPublishAttempt, withRetry } from "../../shared/host/publisher.ts";
+import { batchedPublishAttempt, createDaprClient, daprBulkPublishAttempt, daprPublishAttempt, withRetry } from "../../shared/host/publisher.ts";
 import Fastify from "fastify";
 
 /** Stands in for daprd's HTTP API: answers the SDK's readiness probe and records publishes. */
@@ -86,5 +86,87 @@ describe("envelopes", () => {
   it("defaults the correlation id to the event id and carries subject, source and type", () => {
     const e = note();
     expect(e).toMatchObject({ specversion: "1.0", correlationid: e.id, subject: "task-1", source: "test", type: "note.taken.v1" });
+  });
+});
+
+/** Stands in for daprd's bulk publish API: answers each request as told and records it. */
+const fakeBulkSidecar = async (answer: (entries: { entryId: string }[]) => { status: number; body?: object; delayMs?: number }) => {
+  const requests: { url: string; entries: { entryId: string; event: { id: string }; contentType: string; metadata: Record<string, string> }[] }[] = [];
+  const app = Fastify();
+  app.post("/v1.0-alpha1/publish/bulk/*", async (req, res) => {
+    const entries = req.body as (typeof requests)[number]["entries"];
+    requests.push({ url: req.url, entries });
+    const { status, body, delayMs } = answer(entries);
+    if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+    return res.code(status).send(body ?? "");
+  });
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  const address = app.server.address();
+  return { port: typeof address === "object" && address ? address.port : 0, requests, close: () => app.close() };
+};
+
+describe("bulk publishing", () => {
+  const events = () => [note(), envelope({ event: Noted, data: { text: "second" }, subject: "task-2", source: "test" })];
+
+  it("sends every envelope as cloudevents+json keyed by its subject, in one request", async () => {
+    const sidecar = await fakeBulkSidecar(() => ({ status: 204 }));
+    try {
+      const batch = events();
+      const outcomes = await daprBulkPublishAttempt({ daprHost: "127.0.0.1", daprPort: sidecar.port })("notes", batch);
+      expect(outcomes.every((o) => o.ok)).toBe(true);
+      expect(sidecar.requests).toHaveLength(1);
+      expect(sidecar.requests[0]!.url).toBe("/v1.0-alpha1/publish/bulk/pubsub/notes");
+      expect(sidecar.requests[0]!.entries.map((e) => [e.event.id, e.contentType, e.metadata["partitionKey"]])).toEqual([
+        [batch[0]!.id, "application/cloudevents+json", "task-1"],
+        [batch[1]!.id, "application/cloudevents+json", "task-2"],
+      ]);
+    } finally {
+      await sidecar.close();
+    }
+  });
+
+  it("fails every entry when daprd fails the request and names none (broker down, breaker open)", async () => {
+    const sidecar = await fakeBulkSidecar(() => ({ status: 500, body: { failedEntries: [], errorCode: "ERR_PUBSUB_PUBLISH_MESSAGE" } }));
+    try {
+      const outcomes = await daprBulkPublishAttempt({ daprHost: "127.0.0.1", daprPort: sidecar.port })("notes", events());
+      expect(outcomes.map((o) => o.ok)).toEqual([false, false]);
+    } finally {
+      await sidecar.close();
+    }
+  });
+
+  it("fails only the entries daprd names", async () => {
+    const sidecar = await fakeBulkSidecar(() => ({ status: 500, body: { failedEntries: [{ entryId: "1", error: "broker refused" }] } }));
+    try {
+      const outcomes = await daprBulkPublishAttempt({ daprHost: "127.0.0.1", daprPort: sidecar.port })("notes", events());
+      expect(outcomes.map((o) => o.ok)).toEqual([true, false]);
+      expect(outcomes[1]).toMatchObject({ ok: false, error: expect.objectContaining({ message: "daprd: broker refused" }) });
+    } finally {
+      await sidecar.close();
+    }
+  });
+
+  it("gives up on a request daprd does not answer in time", async () => {
+    const sidecar = await fakeBulkSidecar(() => ({ status: 204, delayMs: 2_000 }));
+    try {
+      const attempt = daprBulkPublishAttempt({ daprHost: "127.0.0.1", daprPort: sidecar.port, timeoutMs: 200 })("notes", events());
+      await expect(attempt).rejects.toThrow();
+    } finally {
+      await sidecar.close();
+    }
+  });
+
+  it("coalesces events published at the same moment into one request, one event per task at a time", async () => {
+    const sidecar = await fakeBulkSidecar(() => ({ status: 204 }));
+    try {
+      const publish = batchedPublishAttempt(daprBulkPublishAttempt({ daprHost: "127.0.0.1", daprPort: sidecar.port }));
+      const first = envelope({ event: Noted, data: { text: "1" }, subject: "task-1", source: "test" });
+      const second = envelope({ event: Noted, data: { text: "2" }, subject: "task-1", source: "test" });
+      const other = envelope({ event: Noted, data: { text: "3" }, subject: "task-2", source: "test" });
+      await Promise.all([publish("notes", first), publish("notes", second), publish("notes", other)]);
+      expect(sidecar.requests.map((r) => r.entries.map((e) => e.event.id))).toEqual([[first.id, other.id], [second.id]]);
+    } finally {
+      await sidecar.close();
+    }
   });
 });

@@ -17,7 +17,7 @@ import { defineEvent, envelope, type CloudEventEnvelope } from "../../shared/cat
 import { deadLetterTopicOf, PUBSUB } from "../../shared/catalog/names.ts";
 import { BULK_DELIVERY, defineConsumer, defineFunction, type BulkOptions } from "../../shared/host/define.ts";
 import { createOnce, daprStateClient, type Once } from "../../shared/host/idempotency.ts";
-import { createDaprClient, daprBulkPublishAttempt } from "../../shared/host/publisher.ts";
+import { daprBulkPublishAttempt } from "../../shared/host/publisher.ts";
 import { runWithSidecar } from "../../shared/testing/function-under-test.ts";
 import { ensureTopics } from "../stack/kafka.ts";
 import { freePort } from "../stack/process.ts";
@@ -124,7 +124,7 @@ export const benchDrain = async (stack: StackInfo, events: number, log: (line: s
 const fillBacklog = async (stack: StackInfo, topic: string, count: number, make: (seq: number) => CloudEventEnvelope) => {
   const app = await runWithSidecar(stack, defineFunction({ name: `bench-filler-${randomUUID().slice(0, 8)}`, consumers: [] }));
   try {
-    const bulk = daprBulkPublishAttempt(createDaprClient("127.0.0.1", app.sidecar.httpPort));
+    const bulk = daprBulkPublishAttempt({ daprHost: "127.0.0.1", daprPort: app.sidecar.httpPort });
     for (let from = 0; from < count; from += 100) {
       const outcomes = await bulk(topic, Array.from({ length: Math.min(100, count - from) }, (_, i) => make(from + i)));
       if (outcomes.some((o) => !o.ok)) throw new Error(`filling ${topic} failed at ${from}`);

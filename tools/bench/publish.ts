@@ -68,7 +68,7 @@ export const benchPublishing = async (stack: StackInfo, events: number): Promise
     const sidecar = { daprHost: "127.0.0.1", daprPort: app.sidecar.httpPort };
     const client = createDaprClient(sidecar.daprHost, sidecar.daprPort);
     const single = daprPublishAttempt(client);
-    const bulk = daprBulkPublishAttempt(client);
+    const bulk = daprBulkPublishAttempt(sidecar);
     const relayPublisher = createDaprPublisher(sidecar);
     rates.push(
       await timed("daprd, one at a time", async (all) => {

@@ -2,9 +2,9 @@
  * Cross-checks of a rendered overlay: the facts that tie Kubernetes, Dapr, KEDA and Kafka
  * together and that no schema can see (docs/deploy.md lists them).
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
+  COMPONENTS_USED,
   allTopics,
   CONSUMERS,
   PUBSUB,
@@ -137,23 +137,12 @@ export const NOT_DEPLOYED: Readonly<Partial<Record<ServiceName, string>>> = {
   [Service.LagDashboard]: "operator tool for npm run dev; its Kafka admin client has no SASL/TLS settings yet",
 };
 
-/** Functions whose code claims effects with ctx.once, i.e. uses the state store. */
-const stateStoreUsers = (): ServiceName[] =>
-  DEPLOYED_FUNCTIONS.filter((service) => {
-    const dir = join(repoRoot, "functions", service);
-    if (!existsSync(dir)) return false;
-    return readdirSync(dir)
-      .filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"))
-      .some((f) => /\bonce\(/.test(readFileSync(join(dir, f), "utf8")));
-  });
-
 export const loadCheckContext = async (): Promise<CheckContext> => {
   const [local] = (await readYamlDocuments([join(repoRoot, "dapr/local/resources/resiliency.yaml")])) as ResiliencySpec[];
   return {
     componentUsers: {
-      // Every function runs on the host, which publishes (events, dead letters) or subscribes.
-      [PUBSUB]: DEPLOYED_FUNCTIONS,
-      [STATE_STORE]: stateStoreUsers(),
+      [PUBSUB]: DEPLOYED_FUNCTIONS.filter((service) => COMPONENTS_USED[service].includes(PUBSUB)),
+      [STATE_STORE]: DEPLOYED_FUNCTIONS.filter((service) => COMPONENTS_USED[service].includes(STATE_STORE)),
     },
     localRetries: local?.spec?.policies?.retries ?? {},
     taskApiCallers: [Service.RecurringTaskService, Service.NotificationService],

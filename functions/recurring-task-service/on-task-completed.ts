@@ -3,7 +3,7 @@ import type { TaskSnapshot } from "../../shared/catalog/task.ts";
 import { defineConsumer } from "../../shared/host/define.ts";
 import { permanent } from "../../shared/host/errors.ts";
 import type { TaskApiClient } from "../../shared/task-api-client.ts";
-import { isTimeZone, nextOccurrence } from "./recurrence.ts";
+import { nextOccurrence } from "./recurrence.ts";
 
 /**
  * A recurring task was completed: create its next occurrence through task-api,
@@ -18,7 +18,6 @@ export const onTaskCompleted = (deps: { tasks: TaskApiClient }) =>
       if (!task.recurrence) return;
       const start = task.seriesStartAt ?? task.dueAt;
       if (!start) throw permanent("recurring task has no due date to count from");
-      if (!isTimeZone(task.recurrence.timeZone)) throw permanent(`unknown time zone ${task.recurrence.timeZone}`);
       const seriesId = task.seriesId ?? task.id;
       const next = nextOccurrence(start, task.recurrence, task.occurrence ?? 1);
       if (!next) {

@@ -6,7 +6,7 @@
  * daylight-saving changes and a 31st or a 29 February comes back whenever the
  * calendar has it (clamped to the month's last day otherwise).
  */
-import type { Recurrence } from "../../shared/catalog/task.ts";
+import { MAX_OCCURRENCES, type Recurrence } from "../../shared/catalog/task.ts";
 
 interface WallTime {
   year: number;
@@ -37,16 +37,6 @@ const formatterFor = (timeZone: string): Intl.DateTimeFormat => {
     formatters.set(timeZone, f);
   }
   return f;
-};
-
-/** True if the runtime knows the IANA zone. */
-export const isTimeZone = (timeZone: string): boolean => {
-  try {
-    formatterFor(timeZone);
-    return true;
-  } catch {
-    return false;
-  }
 };
 
 const wallTimeOf = (instant: Date, timeZone: string): WallTime => {
@@ -100,39 +90,46 @@ const weekdayOf = (w: WallTime): (typeof WEEKDAYS)[number] => WEEKDAYS[new Date(
 /** Monday-based week index, for counting weekly intervals. */
 const weekIndexOf = (w: WallTime): number => Math.floor((Date.UTC(w.year, w.month - 1, w.day) / 86_400_000 + 3) / 7);
 
+/** Monday-first position of a weekday in its week (MO = 0 … SU = 6). */
+const dayOfWeek = (day: (typeof WEEKDAYS)[number]): number => (WEEKDAYS.indexOf(day) + 6) % 7;
+
 /**
- * The due dates of the series, from its start, in order. Weekly with weekdays
- * yields every listed weekday of every `interval`-th week (the start counts,
- * even on an unlisted day, as occurrence 1).
+ * Due date number `n` (1-based) of the series, computed directly (no walk
+ * from the start, so any n costs the same). Weekly with weekdays: every listed
+ * weekday of every `interval`-th week; the start counts as occurrence 1, even
+ * on an unlisted day.
  */
-export function* occurrences(seriesStart: string, recurrence: Recurrence): Generator<Date> {
-  const timeZone = recurrence.timeZone;
-  const start = wallTimeOf(new Date(seriesStart), timeZone);
-  const interval = recurrence.interval;
-  yield instantOf(start, timeZone);
-  if (recurrence.frequency === "weekly" && recurrence.weekdays) {
-    const days = new Set(recurrence.weekdays);
-    const startWeek = weekIndexOf(start);
-    for (let day = addDays(start, 1); ; day = addDays(day, 1)) {
-      if ((weekIndexOf(day) - startWeek) % interval === 0 && days.has(weekdayOf(day))) yield instantOf(day, timeZone);
+const occurrenceAt = (start: WallTime, recurrence: Recurrence, n: number): WallTime => {
+  const steps = n - 1;
+  const { interval } = recurrence;
+  switch (recurrence.frequency) {
+    case "daily":
+      return addDays(start, steps * interval);
+    case "monthly":
+      return addMonthsClamped(start, steps * interval);
+    case "yearly":
+      return addMonthsClamped(start, 12 * steps * interval);
+    case "weekly": {
+      if (!recurrence.weekdays || steps === 0) return addDays(start, 7 * steps * interval);
+      const days = [...new Set(recurrence.weekdays.map(dayOfWeek))].sort((a, b) => a - b);
+      const startDay = dayOfWeek(weekdayOf(start));
+      const restOfFirstWeek = days.filter((d) => d > startDay);
+      const p = steps - 1; // 0-based among the occurrences after the start
+      if (p < restOfFirstWeek.length) return addDays(start, restOfFirstWeek[p]! - startDay);
+      const q = p - restOfFirstWeek.length;
+      const weeksAhead = interval * (1 + Math.floor(q / days.length));
+      return addDays(start, 7 * weeksAhead + days[q % days.length]! - startDay);
     }
   }
-  for (let n = 1; ; n++) {
-    const next =
-      recurrence.frequency === "daily"
-        ? addDays(start, n * interval)
-        : recurrence.frequency === "weekly"
-          ? addDays(start, 7 * n * interval)
-          : recurrence.frequency === "monthly"
-            ? addMonthsClamped(start, n * interval)
-            : addMonthsClamped(start, 12 * n * interval);
-    yield instantOf(next, timeZone);
-  }
-}
+};
+
+/** The last instant an occurrence may be due: ISO 8601 timestamps stop at year 9999. */
+const LAST_DUE = Date.parse("9999-12-31T23:59:59.999Z");
 
 /**
  * The occurrence after number `occurrence` (1-based) of a series, or undefined
- * when the series ends there (count reached, or past `until`).
+ * when the series ends there (count or MAX_OCCURRENCES reached, past `until`,
+ * or past the year 9999).
  */
 export const nextOccurrence = (
   seriesStart: string,
@@ -140,13 +137,11 @@ export const nextOccurrence = (
   occurrence: number,
 ): { occurrence: number; dueAt: string } | undefined => {
   const next = occurrence + 1;
-  if (recurrence.count !== undefined && next > recurrence.count) return undefined;
-  let n = 0;
-  for (const dueAt of occurrences(seriesStart, recurrence)) {
-    n++;
-    if (n < next) continue;
-    if (recurrence.until !== undefined && dueAt.getTime() > Date.parse(recurrence.until)) return undefined;
-    return { occurrence: next, dueAt: dueAt.toISOString() };
-  }
-  return undefined;
+  if (next > (recurrence.count ?? MAX_OCCURRENCES) || next > MAX_OCCURRENCES) return undefined;
+  const start = wallTimeOf(new Date(seriesStart), recurrence.timeZone);
+  const dueAt = instantOf(occurrenceAt(start, recurrence, next), recurrence.timeZone);
+  const due = dueAt.getTime();
+  if (Number.isNaN(due) || due > LAST_DUE) return undefined;
+  if (recurrence.until !== undefined && due > Date.parse(recurrence.until)) return undefined;
+  return { occurrence: next, dueAt: dueAt.toISOString() };
 };

@@ -11,6 +11,19 @@ export type TaskStatus = z.infer<typeof TaskStatus>;
 
 export const Weekday = z.enum(["MO", "TU", "WE", "TH", "FR", "SA", "SU"]);
 
+/** Occurrences a series may have at most, the first included: a series ends there whatever its rule. */
+export const MAX_OCCURRENCES = 10_000;
+
+/** True if the runtime knows the IANA zone: checked when a task is written, so no completion fails on it later. */
+export const isKnownTimeZone = (timeZone: string): boolean => {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 export const Recurrence = z
   .object({
     frequency: z.enum(["daily", "weekly", "monthly", "yearly"]).describe("Calendar unit the series repeats in."),
@@ -30,11 +43,17 @@ export const Recurrence = z
       .number()
       .int()
       .min(1)
-      .max(10_000)
+      .max(MAX_OCCURRENCES)
       .optional()
       .describe("Total occurrences in the series, the first included. Give `until` or `count`, not both."),
     /** IANA zone the calendar maths runs in (dates are stored in UTC). */
-    timeZone: z.string().min(1).max(64).default("UTC").describe("IANA zone the calendar maths runs in (dates are stored in UTC)."),
+    timeZone: z
+      .string()
+      .min(1)
+      .max(64)
+      .refine(isKnownTimeZone, { message: "not an IANA time zone (Europe/Berlin, UTC, …)" })
+      .default("UTC")
+      .describe("IANA zone the calendar maths runs in (dates are stored in UTC)."),
   })
   .refine((r) => !(r.until && r.count), { message: "give until or count, not both", path: ["count"] });
 export type Recurrence = z.infer<typeof Recurrence>;
@@ -57,7 +76,7 @@ export const TaskSnapshot = z.object({
   /** Shared by every occurrence of a recurring task. */
   seriesId: z.string().min(1).optional().describe("Shared by every occurrence of a recurring task."),
   /** 1 for the first occurrence of a series. */
-  occurrence: z.number().int().min(1).optional().describe("Position in the series; 1 for the first occurrence."),
+  occurrence: z.number().int().min(1).max(MAX_OCCURRENCES).optional().describe("Position in the series; 1 for the first occurrence."),
   /** Due date of the first occurrence: later ones are counted from it, so month ends and leap days come back. */
   seriesStartAt: Instant.optional().describe("Due date of the series' first occurrence; later occurrences are counted from it."),
   createdAt: Instant.describe("When the task was created."),

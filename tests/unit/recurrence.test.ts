@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { nextOccurrence } from "../../functions/recurring-task-service/recurrence.ts";
-import { Recurrence } from "../../shared/catalog/task.ts";
+import { MAX_OCCURRENCES, Recurrence } from "../../shared/catalog/task.ts";
 
 const rule = (r: Record<string, unknown>) => Recurrence.parse(r);
 const series = (start: string, r: Record<string, unknown>, n: number): string[] => {
@@ -67,4 +67,38 @@ describe("next occurrence", () => {
     expect(nextOccurrence("2030-01-01T09:00:00.000Z", until, 2)?.dueAt).toBe("2030-01-15T09:00:00.000Z");
     expect(nextOccurrence("2030-01-01T09:00:00.000Z", until, 3)).toBeUndefined();
   });
+
+  it("computes any occurrence directly: the last one of the largest series at once, and past the bound none", () => {
+    const started = performance.now();
+    expect(nextOccurrence("2030-01-01T09:00:00.000Z", rule({ frequency: "daily" }), MAX_OCCURRENCES - 1)).toEqual({
+      occurrence: MAX_OCCURRENCES,
+      dueAt: "2057-05-18T09:00:00.000Z",
+    });
+    expect(nextOccurrence("2030-01-01T09:00:00.000Z", rule({ frequency: "daily" }), MAX_OCCURRENCES)).toBeUndefined();
+    expect(nextOccurrence("2030-01-01T09:00:00.000Z", rule({ frequency: "daily" }), Number.MAX_SAFE_INTEGER)).toBeUndefined();
+    expect(nextOccurrence("2030-01-01T09:00:00.000Z", rule({ frequency: "yearly", interval: 366 }), 30)).toBeUndefined(); // past 9999
+    expect(performance.now() - started).toBeLessThan(50);
+  });
+
+  it("agrees with a day-by-day walk of the calendar for weekly series on listed weekdays", () => {
+    const walk = (start: string, r: Recurrence, n: number): string[] => {
+      const days = new Set(r.weekdays);
+      const out: string[] = [];
+      const first = new Date(start);
+      const weekOf = (d: Date) => Math.floor((Math.floor(d.getTime() / 86_400_000) + 3) / 7);
+      for (let d = new Date(first.getTime() + 86_400_000); out.length < n; d = new Date(d.getTime() + 86_400_000)) {
+        const day = ["SU", "MO", "TU", "WE", "TH", "FR", "SA"][d.getUTCDay()] as (typeof r.weekdays & {})[number];
+        if ((weekOf(d) - weekOf(first)) % r.interval === 0 && days.has(day)) out.push(d.toISOString());
+      }
+      return out;
+    };
+    const cases: [string, Record<string, unknown>][] = [
+      ["2030-01-09T07:30:00.000Z", { frequency: "weekly", weekdays: ["MO", "WE", "SU"] }],
+      ["2030-01-12T07:30:00.000Z", { frequency: "weekly", interval: 3, weekdays: ["TU", "SA"] }],
+      ["2030-01-06T07:30:00.000Z", { frequency: "weekly", interval: 2, weekdays: ["SU"] }],
+      ["2030-01-07T07:30:00.000Z", { frequency: "weekly", weekdays: ["FR", "MO", "FR"] }],
+    ];
+    for (const [start, r] of cases) expect(series(start, r, 41)).toEqual(walk(start, rule(r), 40));
+  });
 });
+

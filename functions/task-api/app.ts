@@ -11,7 +11,7 @@ import { defineFunction, type FunctionDef } from "../../shared/host/define.ts";
 import type { Admission } from "./admission.ts";
 import type { Authenticate } from "./auth.ts";
 import { Unauthorized } from "./auth.ts";
-import { CreateTaskBody, ListTasksQuery, TaskIdParams, UpdateTaskBody } from "./model.ts";
+import { CreateTaskBody, InternalCreateTaskBody, InvalidRequest, ListTasksQuery, TaskIdParams, UpdateTaskBody, UserId } from "./model.ts";
 import { openApiDocument } from "./openapi.ts";
 import type { OutboxRelay } from "./outbox.ts";
 import { isCosmosUnavailable } from "../../shared/cosmos.ts";
@@ -31,14 +31,6 @@ export interface TaskApiDeps {
 /** Largest task write accepted. */
 export const TASK_BODY_LIMIT = 64 * 1024;
 
-/** A request that failed validation; answered 400 with every bad field named. */
-export class InvalidRequest extends Error {
-  override readonly name = "InvalidRequest";
-  constructor(readonly issues: { in: string; field: string; message: string }[]) {
-    super(issues.map((i) => `${i.field}: ${i.message}`).join("; "));
-  }
-}
-
 const parse = <S extends z.ZodType>(schema: S, value: unknown, where: "body" | "query" | "params" | "header"): z.output<S> => {
   const result = schema.safeParse(where === "header" ? value : (value ?? {}));
   if (result.success) return result.data;
@@ -52,7 +44,7 @@ const parse = <S extends z.ZodType>(schema: S, value: unknown, where: "body" | "
 };
 
 const IdempotencyKey = z.string().min(1).max(200).optional();
-const InternalUserParams = z.object({ userId: z.string().min(1).max(200) });
+const InternalUserParams = z.object({ userId: UserId });
 /** The apps that may call task-api's internal API. */
 const INTERNAL_CALLERS: readonly string[] = [Service.RecurringTaskService, Service.NotificationService];
 const CorrelationId = z.string().regex(/^[\w.:-]{1,128}$/).optional();
@@ -111,7 +103,7 @@ export const taskApi = (deps: TaskApiDeps): FunctionDef =>
         });
 
         internal.post("/internal/users/:userId/tasks", { bodyLimit: TASK_BODY_LIMIT }, async (request, reply) => {
-          const body = parse(CreateTaskBody, request.body, "body");
+          const body = parse(InternalCreateTaskBody, request.body, "body");
           const key = parse(IdempotencyKey, request.headers["idempotency-key"], "header");
           const { task, created } = await deps.tasks.create(request.actor, body, key);
           return reply.code(created ? 201 : 200).send(task);

@@ -1,9 +1,16 @@
 /**
  * Bearer JWT authentication: HS256 with AUTH_JWT_SECRET, or keys from
  * AUTH_JWKS_URL (RS256/ES256). The token's `sub` is the user id.
+ *
+ * A token must carry `exp`, must not be valid for longer than
+ * AUTH_MAX_TOKEN_LIFETIME_S (counted from `iat` when it has one, else from
+ * now), and must name the configured issuer and audience when they are set.
+ * `sub` is a user id of at most 128 letters, digits and `_ . @ : | + -`.
+ * Anything else, malformed tokens included, is Unauthorized (401) with the reason.
  */
-import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTVerifyGetKey } from "jose";
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { z } from "zod";
+import { UserId } from "./model.ts";
 
 export const AuthConfig = z
   .object({
@@ -11,12 +18,14 @@ export const AuthConfig = z
     AUTH_JWKS_URL: z.url().optional(),
     AUTH_ISSUER: z.string().min(1).optional(),
     AUTH_AUDIENCE: z.string().min(1).optional(),
+    /** The longest a token may be valid: a leaked token is worth at most this. */
+    AUTH_MAX_TOKEN_LIFETIME_S: z.coerce.number().int().min(60).max(30 * 86_400).default(86_400),
   })
   .refine((c) => c.AUTH_JWT_SECRET || c.AUTH_JWKS_URL, {
     message: "set AUTH_JWT_SECRET (HS256) or AUTH_JWKS_URL",
     path: ["AUTH_JWT_SECRET"],
   });
-export type AuthConfig = z.output<typeof AuthConfig>;
+export type AuthConfig = z.input<typeof AuthConfig>;
 
 export class Unauthorized extends Error {
   override readonly name = "Unauthorized";
@@ -24,39 +33,56 @@ export class Unauthorized extends Error {
 
 export type Authenticate = (authorization: string | undefined) => Promise<{ userId: string }>;
 
-export const createAuthenticator = (config: AuthConfig): Authenticate => {
+/** Clock difference between the token's issuer and this server that is forgiven. */
+const CLOCK_TOLERANCE_S = 30;
+
+export const createAuthenticator = (input: AuthConfig): Authenticate => {
+  const config = AuthConfig.parse(input);
   const secret = config.AUTH_JWT_SECRET ? new TextEncoder().encode(config.AUTH_JWT_SECRET) : undefined;
   const jwks: JWTVerifyGetKey | undefined = config.AUTH_JWKS_URL ? createRemoteJWKSet(new URL(config.AUTH_JWKS_URL)) : undefined;
-  const claims = {
+  const options = {
+    requiredClaims: ["exp", "sub"],
+    clockTolerance: CLOCK_TOLERANCE_S,
     ...(config.AUTH_ISSUER ? { issuer: config.AUTH_ISSUER } : {}),
     ...(config.AUTH_AUDIENCE ? { audience: config.AUTH_AUDIENCE } : {}),
   };
+  const verify = async (token: string): Promise<JWTPayload> => {
+    let alg: string | undefined;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      throw new Unauthorized("malformed token: expected header.payload.signature in base64url JSON");
+    }
+    if (alg === "HS256" && secret) return (await jwtVerify(token, secret, { ...options, algorithms: ["HS256"] })).payload;
+    if (jwks && (alg === "RS256" || alg === "ES256")) return (await jwtVerify(token, jwks, { ...options, algorithms: ["RS256", "ES256"] })).payload;
+    throw new Unauthorized(`tokens signed with ${alg ?? "no algorithm"} are not accepted`);
+  };
+
   // A verified token's user, until the token expires (at most VERIFIED_TOKEN_TTL_MS): clients send
   // the same token with every request, and verifying its signature is most of what a request costs.
   const verified = new Map<string, { userId: string; until: number }>();
   return async (authorization) => {
-    const match = /^Bearer (\S+)$/i.exec(authorization ?? "");
-    if (!match) throw new Unauthorized("missing bearer token");
+    const match = /^Bearer ([\w.~+/=-]{1,8192})$/i.exec(authorization ?? "");
+    if (!match) throw new Unauthorized(authorization ? "malformed authorization header: expected Bearer <token>" : "missing bearer token");
     const token = match[1]!;
     const known = verified.get(token);
     if (known && known.until > Date.now()) return { userId: known.userId };
-    const header = JSON.parse(Buffer.from(token.split(".")[0] ?? "", "base64url").toString() || "{}") as { alg?: string };
+    let payload: JWTPayload;
     try {
-      const { payload } =
-        header.alg === "HS256" && secret
-          ? await jwtVerify(token, secret, { algorithms: ["HS256"], ...claims })
-          : jwks
-            ? await jwtVerify(token, jwks, { algorithms: ["RS256", "ES256"], ...claims })
-            : (() => {
-                throw new Unauthorized(`tokens signed with ${header.alg ?? "no algorithm"} are not accepted`);
-              })();
-      if (!payload.sub) throw new Unauthorized("token has no sub");
-      remember(verified, token, { userId: payload.sub, until: Math.min((payload.exp ?? 0) * 1000, Date.now() + VERIFIED_TOKEN_TTL_MS) });
-      return { userId: payload.sub };
+      payload = await verify(token);
     } catch (err) {
       if (err instanceof Unauthorized) throw err;
       throw new Unauthorized(`invalid token: ${err instanceof Error ? err.message : String(err)}`);
     }
+    const now = Math.floor(Date.now() / 1000);
+    const exp = payload.exp!;
+    if (exp - Math.min(payload.iat ?? now, now) > config.AUTH_MAX_TOKEN_LIFETIME_S) {
+      throw new Unauthorized(`token is valid for longer than ${config.AUTH_MAX_TOKEN_LIFETIME_S} s`);
+    }
+    const sub = UserId.safeParse(payload.sub);
+    if (!sub.success) throw new Unauthorized(`token sub is not a user id: ${sub.error.issues[0]?.message ?? "invalid"}`);
+    remember(verified, token, { userId: sub.data, until: Math.min(exp * 1000, Date.now() + VERIFIED_TOKEN_TTL_MS) });
+    return { userId: sub.data };
   };
 };
 

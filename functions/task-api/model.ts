@@ -3,7 +3,23 @@
  * Requests are strict: an unknown field is an error naming it.
  */
 import { z } from "zod";
-import { Instant, Priority, Recurrence, TaskStatus, type TaskSnapshot } from "../../shared/catalog/task.ts";
+import { Instant, MAX_OCCURRENCES, Priority, Recurrence, TaskStatus, type TaskSnapshot } from "../../shared/catalog/task.ts";
+
+/** A user id (a token's `sub`): the partition key of the user's tasks, so kept to characters any store takes. */
+export const UserId = z
+  .string()
+  .regex(/^[\w.@:|+-]{1,128}$/, "a user id is 1–128 letters, digits and _ . @ : | + -");
+
+/** A task id: task-api makes them (UUIDs); anything else cannot name a task. */
+export const TaskId = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "a task id is 1–64 letters, digits and hyphens");
+
+/** A request that failed validation; answered 400 with every bad field named. */
+export class InvalidRequest extends Error {
+  override readonly name = "InvalidRequest";
+  constructor(readonly issues: { in: string; field: string; message: string }[]) {
+    super(issues.map((i) => `${i.field}: ${i.message}`).join("; "));
+  }
+}
 
 const Title = z.string().trim().min(1).max(200);
 const Tags = z.array(z.string().trim().min(1).max(50)).max(20);
@@ -20,29 +36,50 @@ export const ReminderInput = z
   });
 export type ReminderInput = z.infer<typeof ReminderInput>;
 
-export const CreateTaskBody = z
-  .strictObject({
-    title: Title,
-    description: z.string().max(5_000).optional(),
-    priority: Priority.default("medium"),
-    tags: Tags.default([]),
-    status: z.enum(["open", "in_progress"]).default("open"),
-    progress: Progress.optional(),
-    dueAt: Instant.optional(),
-    reminder: ReminderInput.optional(),
-    recurrence: Recurrence.optional(),
-    /** Set by recurring-task-service when it creates the next occurrence. */
-    seriesId: z.string().min(1).max(100).optional(),
-    occurrence: z.number().int().min(1).optional(),
-    seriesStartAt: Instant.optional(),
-  })
-  .superRefine((t, ctx) => {
-    if (t.reminder?.minutesBefore !== undefined && !t.dueAt) {
-      ctx.addIssue({ code: "custom", path: ["reminder", "minutesBefore"], message: "needs dueAt" });
-    }
-    if (t.recurrence && !t.dueAt) ctx.addIssue({ code: "custom", path: ["recurrence"], message: "needs dueAt" });
-  });
+/** The fields a user sets when creating a task. */
+const taskFields = {
+  title: Title,
+  description: z.string().max(5_000).optional(),
+  priority: Priority.default("medium"),
+  tags: Tags.default([]),
+  status: z.enum(["open", "in_progress"]).default("open"),
+  progress: Progress.optional(),
+  dueAt: Instant.optional(),
+  reminder: ReminderInput.optional(),
+  recurrence: Recurrence.optional(),
+};
+
+/** What a task needs besides its fields, checked on create and on the task an update leaves. */
+export const crossFieldIssues = (t: {
+  dueAt?: string | undefined;
+  reminder?: ReminderInput | undefined;
+  recurrence?: unknown;
+}): { field: string; message: string }[] => [
+  ...(t.reminder?.minutesBefore !== undefined && !t.dueAt ? [{ field: "reminder.minutesBefore", message: "needs dueAt" }] : []),
+  ...(t.recurrence && !t.dueAt ? [{ field: "recurrence", message: "needs dueAt" }] : []),
+];
+
+const withCrossFieldRules = <T extends { dueAt?: string | undefined; reminder?: ReminderInput | undefined; recurrence?: unknown }>(
+  t: T,
+  ctx: z.RefinementCtx,
+) => {
+  for (const issue of crossFieldIssues(t)) ctx.addIssue({ code: "custom", path: issue.field.split("."), message: issue.message });
+};
+
+/** POST /tasks. Requests are strict: series fields are set by task-api itself, never by a user. */
+export const CreateTaskBody = z.strictObject(taskFields).superRefine(withCrossFieldRules);
 export type CreateTaskBody = z.infer<typeof CreateTaskBody>;
+
+/** The internal create (recurring-task-service's next occurrence): a task of a series. */
+export const InternalCreateTaskBody = z
+  .strictObject({
+    ...taskFields,
+    seriesId: TaskId,
+    occurrence: z.number().int().min(2).max(MAX_OCCURRENCES),
+    seriesStartAt: Instant,
+  })
+  .superRefine(withCrossFieldRules);
+export type InternalCreateTaskBody = z.infer<typeof InternalCreateTaskBody>;
 
 /** A partial update; `null` clears an optional field. */
 export const UpdateTaskBody = z
@@ -72,7 +109,7 @@ export const ListTasksQuery = z.strictObject({
 });
 export type ListTasksQuery = z.infer<typeof ListTasksQuery>;
 
-export const TaskIdParams = z.strictObject({ id: z.string().min(1).max(100) });
+export const TaskIdParams = z.strictObject({ id: TaskId });
 
 /** The stored reminder request and its resolved instant. */
 export const resolveRemindAt = (dueAt: string | undefined, reminder: ReminderInput | undefined): string | undefined => {

@@ -21,9 +21,12 @@ import type { TaskSnapshot } from "../../shared/catalog/task.ts";
 import { derivedEventId } from "../../shared/host/define.ts";
 import {
   changesBetween,
+  crossFieldIssues,
+  InvalidRequest,
   resolveRemindAt,
   selectTasks,
   type CreateTaskBody,
+  type InternalCreateTaskBody,
   type ListTasksQuery,
   type UpdateTaskBody,
 } from "./model.ts";
@@ -65,17 +68,21 @@ export class TaskService {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  async create(actor: Actor, body: CreateTaskBody, idempotencyKey?: string): Promise<{ task: TaskSnapshot; created: boolean }> {
+  /** A user's create (CreateTaskBody), or the next occurrence of a series (InternalCreateTaskBody). */
+  async create(
+    actor: Actor,
+    body: CreateTaskBody | InternalCreateTaskBody,
+    idempotencyKey?: string,
+  ): Promise<{ task: TaskSnapshot; created: boolean }> {
     const at = this.now().toISOString();
     const id = idempotencyKey ? stableId(actor.userId, idempotencyKey) : randomUUID();
     const { reminder, ...fields } = body;
+    const series = "seriesId" in body ? { seriesId: body.seriesId, occurrence: body.occurrence, seriesStartAt: body.seriesStartAt } : undefined;
     const task: TaskSnapshot = {
       ...fields,
       id,
       userId: actor.userId,
-      ...(body.recurrence
-        ? { seriesId: body.seriesId ?? id, occurrence: body.occurrence ?? 1, seriesStartAt: body.seriesStartAt ?? body.dueAt }
-        : {}),
+      ...(body.recurrence ? (series ?? { seriesId: id, occurrence: 1, seriesStartAt: body.dueAt }) : {}),
       ...(resolveRemindAt(body.dueAt, reminder) ? { remindAt: resolveRemindAt(body.dueAt, reminder) } : {}),
       createdAt: at,
       updatedAt: at,
@@ -128,6 +135,11 @@ export class TaskService {
       }
       if (body.reminder === null) delete next.reminderRule;
       else if (body.reminder) next.reminderRule = body.reminder;
+      // The task the update leaves must be one a create would accept.
+      const problems = crossFieldIssues({ dueAt: next.dueAt, reminder: next.reminderRule, recurrence: next.recurrence });
+      if (problems.length > 0) throw new InvalidRequest(problems.map((p) => ({ in: "body", ...p })));
+      // Reopened: no longer completed; a reminder still to come is scheduled again (reminderEffects).
+      if (doc.status === "completed" && next.status !== "completed") delete next.completedAt;
       const remindAt = resolveRemindAt(next.dueAt, next.reminderRule);
       if (remindAt) next.remindAt = remindAt;
       else delete next.remindAt;
@@ -253,13 +265,15 @@ export class TaskService {
     ending?: "completed" | "deleted",
   ): OutboxEntry[] {
     // A remind time already past when the write is handled (a slow request, an edit) still fires,
-    // at once: an acknowledged reminder is never silently dropped. One that fired is done.
-    const pending = (remindAt: string | undefined, fired?: string): remindAt is string =>
-      remindAt !== undefined && fired !== remindAt;
+    // at once: an acknowledged reminder is never silently dropped. One that fired is done: an edit
+    // that keeps it does not schedule it again.
+    const fired = before?.reminderFiredFor;
+    const pending = (remindAt: string | undefined): remindAt is string => remindAt !== undefined && fired !== remindAt;
     const taskId = (after ?? before)!.id;
     const userId = actor.userId;
     const job = reminderJobName(taskId);
-    const oldAt = before && pending(before.remindAt, before.reminderFiredFor) ? before.remindAt : undefined;
+    // A completed task has no job (completing removed it): reopening it schedules its reminder anew.
+    const oldAt = before && before.status !== "completed" && pending(before.remindAt) ? before.remindAt : undefined;
     const newAt = after && after.status !== "completed" && pending(after.remindAt) ? after.remindAt : undefined;
     if (oldAt === newAt) return [];
 

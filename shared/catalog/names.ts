@@ -27,6 +27,9 @@ export const Service = {
 } as const;
 export type ServiceName = (typeof Service)[keyof typeof Service];
 
+/** The Kubernetes namespace every function, ScaledObject and Dapr resource lives in (deploy/). */
+export const KUBERNETES_NAMESPACE = "taskapp";
+
 /** The services that consume topics; each has its own consumer group and dead-letter topic. */
 export const CONSUMERS = [
   Service.RecurringTaskService,

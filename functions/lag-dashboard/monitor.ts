@@ -40,8 +40,11 @@ export interface ConsumerView {
     offsetResetPolicy: Record<string, string>;
   };
   deadLetters: { topic: string; depth: number; newest: DeadLetterSummary[] };
-  /** With a control plane: the consumer as the cluster and KEDA report it, and whether KEDA and the model disagree. */
-  cluster?: ClusterView & { mismatch: string | undefined };
+  /**
+   * With a control plane: the consumer as the cluster and KEDA report it; `compared` once the lag
+   * has stood still long enough for KEDA's last poll to have seen it, and then any `mismatch`.
+   */
+  cluster?: ClusterView & { compared: boolean; mismatch: string | undefined };
 }
 
 export interface DeadLetterSummary {
@@ -76,13 +79,17 @@ export const loadScalers = (dir: string): ScalerSpec[] =>
  * KEDA's figures come from its last poll, ours from this sample: they are compared only once the
  * lag has stood still for a polling interval and a sample, so a moving lag is not a mismatch.
  */
+export const comparable = (view: ConsumerView, cluster: ClusterView, steadyForMs: number, sampleEveryMs: number): boolean =>
+  steadyForMs >= view.keda.pollingInterval * 1000 + sampleEveryMs && cluster.keda.length > 0;
+
+/** How KEDA's figures and the model's differ, trigger by trigger, once they are comparable. */
 export const mismatchOf = (
   view: ConsumerView,
   cluster: ClusterView,
   steadyForMs: number,
   sampleEveryMs: number,
 ): string | undefined => {
-  if (steadyForMs < view.keda.pollingInterval * 1000 + sampleEveryMs || cluster.keda.length === 0) return undefined;
+  if (!comparable(view, cluster, steadyForMs, sampleEveryMs)) return undefined;
   const differences: string[] = [];
   view.keda.triggers.forEach((trigger, index) => {
     const keda = cluster.keda.find((k) => k.triggerIndex === index);
@@ -205,7 +212,15 @@ export class LagMonitor {
       const steady = this.steady.get(service);
       const since = steady && steady.lag === view.totalLag ? steady.since : now;
       this.steady.set(service, { lag: view.totalLag, since });
-      return { ...view, cluster: { ...clusterView, mismatch: mismatchOf(view, clusterView, now - since, this.options.everyMs) } };
+      const steadyFor = now - since;
+      return {
+        ...view,
+        cluster: {
+          ...clusterView,
+          compared: comparable(view, clusterView, steadyFor, this.options.everyMs),
+          mismatch: mismatchOf(view, clusterView, steadyFor, this.options.everyMs),
+        },
+      };
     });
     this.latest = { at: new Date(now).toISOString(), consumers };
     this.history.push({

@@ -55,7 +55,11 @@ function clusterBlock(c) {
     const f = k.keda.find((x) => x.triggerIndex === i);
     return "<tr><td>" + esc(t.topic) + '</td><td data-role="model-metric">' + t.metric + '</td><td data-role="keda-metric">' + (f ? f.value : "–") + "</td><td>" + (t.active ? "yes" : "no") + "</td><td>" + (f && f.active !== undefined ? (f.active ? "yes" : "no") : "–") + "</td></tr>";
   }).join("");
-  const verdict = k.mismatch ? '<span class="pill warn" data-role="mismatch">mismatch: ' + esc(k.mismatch) + "</span>" : '<span class="pill up" data-role="agree">KEDA and the model agree</span>';
+  const verdict = k.mismatch
+    ? '<span class="pill warn" data-role="mismatch">mismatch: ' + esc(k.mismatch) + "</span>"
+    : k.compared
+      ? '<span class="pill up" data-role="agree">KEDA and the model agree</span>'
+      : '<span class="pill zero" data-role="moving">lag moving: KEDA&#39;s figures are from its last poll</span>';
   return '<div class="cluster" data-role="cluster"><h2>KEDA, as it reports itself' + verdict + "</h2><div>" + conditions + "</div><div>" + deployment + hpa + "</div>"
     + "<table><tr><th>trigger topic</th><th>model metric</th><th>KEDA metric</th><th>model active</th><th>KEDA active</th></tr>" + rows + "</table></div>";
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseKedaMetrics, type ClusterView } from "../../functions/lag-dashboard/cluster.ts";
-import { mismatchOf, type ConsumerView } from "../../functions/lag-dashboard/monitor.ts";
+import { comparable, mismatchOf, type ConsumerView } from "../../functions/lag-dashboard/monitor.ts";
 
 /** Lines as KEDA 2.21's operator serves them on its metrics endpoint. */
 const EXPOSITION = [
@@ -35,6 +35,8 @@ describe("KEDA's figures on the dashboard", () => {
   it("flags a disagreement only once the lag has stood still for a polling interval and a sample", () => {
     expect(mismatchOf(view(12, true), cluster(10, true), 5_000, 2_000)).toBe("reminders: KEDA's metric 10, the model's 12");
     expect(mismatchOf(view(12, true), cluster(10, true), 2_500, 2_000)).toBeUndefined();
+    expect(comparable(view(12, true), cluster(10, true), 2_500, 2_000)).toBe(false);
+    expect(comparable(view(12, true), cluster(10, true), 3_000, 2_000)).toBe(true);
     expect(mismatchOf(view(12, true), cluster(12, true), 5_000, 2_000)).toBeUndefined();
     expect(mismatchOf(view(0, false), cluster(0, true), 5_000, 2_000)).toBe("reminders: KEDA says active, the model inactive");
   });

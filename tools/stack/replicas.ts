@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import type { ServiceName } from "../../shared/catalog/names.ts";
-import { KubeApi, type WatchEvent } from "../../shared/kubernetes.ts";
+import type { KubeApi, WatchEvent } from "../../shared/kubernetes.ts";
 import { startFunction, type RunningFunction } from "./functions.ts";
 import type { StackInfo } from "./stack.ts";
 
@@ -42,9 +42,8 @@ interface Copy {
   cancelled: boolean;
   /** Resolves once the copy runs (app and sidecar healthy), or undefined when it could not start. */
   running: Promise<RunningFunction | undefined>;
-  /** Set once it runs. */
+  /** Set once it runs (it is then ready, as a pod whose probes pass). */
   started: RunningFunction | undefined;
-  ready: boolean;
 }
 
 class ServiceReplicas {
@@ -85,7 +84,7 @@ class ServiceReplicas {
   }
 
   private start(instance: string): Copy {
-    const copy: Copy = { instance, ready: false, cancelled: false, started: undefined, running: Promise.resolve(undefined) };
+    const copy: Copy = { instance, cancelled: false, started: undefined, running: Promise.resolve(undefined) };
     const held = this.held?.released ?? Promise.resolve();
     copy.running = held.then(() =>
       copy.cancelled || this.runner.stopping
@@ -99,7 +98,6 @@ class ServiceReplicas {
       (running) => {
         if (!running) return undefined;
         copy.started = running;
-        copy.ready = true;
         this.runner.emit({ kind: "sidecar-ready", service: this.service, instance, at: Date.now() });
         return running;
       },
@@ -166,7 +164,7 @@ export class ReplicaRunner {
     const copies = this.replicas.get(service)?.copies ?? [];
     return {
       replicas: copies.length,
-      ready: copies.filter((c) => c.ready).length,
+      ready: copies.filter((c) => c.started).length,
       instances: copies.map((c) => c.instance),
       pids: copies.flatMap((c) => (c.started ? [c.started.app.pid, c.started.sidecar.process.pid] : [])),
     };
@@ -192,7 +190,7 @@ export class ReplicaRunner {
 
   async writeStatus(r: ServiceReplicas): Promise<void> {
     if (this.stopping) return;
-    const ready = r.copies.filter((c) => c.ready).length;
+    const ready = r.copies.filter((c) => c.started).length;
     await this.opts.api
       .patchStatus(`${this.collection}/${r.service}`, {
         observedGeneration: r.generation,

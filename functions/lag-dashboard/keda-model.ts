@@ -3,12 +3,14 @@
  * (keda/<service>.scaledobject.yaml) and live offsets, with the scaler's rules:
  *
  * - per partition lag = log-end offset − committed offset; a partition without
- *   a committed offset counts as its log-end offset under
- *   `offsetResetPolicy: earliest`, and as 1 under `latest` (0 with
+ *   a committed offset counts as what it retains (log-end − log-start offset)
+ *   under `offsetResetPolicy: earliest`, and as 1 under `latest` (0 with
  *   `scaleToZeroOnInvalidOffset`);
  * - the trigger's metric is the topic's total lag, capped at
  *   partitions × lagThreshold unless `allowIdleConsumers` (so replicas never
- *   exceed partitions);
+ *   exceed partitions); the cap applies when the integer quotient
+ *   lag / lagThreshold exceeds the partition count (KEDA 2.21 computes in
+ *   int64, so 605 of lag over 6 partitions at 100 stays 605);
  * - a trigger is active when its lag exceeds `activationLagThreshold`;
  * - the HPA wants ceil(metric / lagThreshold) replicas per trigger and takes
  *   the largest; the result is clamped to [minReplicaCount (at least 1 when
@@ -71,8 +73,11 @@ export interface ScalerSpec {
 }
 
 /** Reads a ScaledObject manifest; triggers other than kafka are ignored. */
-export const parseScaledObject = (text: string): ScalerSpec => {
-  const doc = ScaledObjectDoc.parse(parse(text));
+export const parseScaledObject = (text: string): ScalerSpec => scalerOf(parse(text));
+
+/** Reads a ScaledObject as the API server returns it (or as parsed from YAML). */
+export const scalerOf = (object: unknown): ScalerSpec => {
+  const doc = ScaledObjectDoc.parse(object);
   const triggers = doc.spec.triggers
     .filter((t) => t.type === "kafka")
     .map((t) => KafkaTrigger.parse(t).metadata)
@@ -97,6 +102,8 @@ export interface PartitionOffsets {
   partition: number;
   committed: number | undefined;
   logEnd: number;
+  /** The oldest offset still retained (0 until retention deletes records). */
+  logStart?: number;
 }
 
 export interface TriggerView {
@@ -118,7 +125,7 @@ export interface ScalingView {
 
 export const partitionLag = (p: PartitionOffsets, trigger: KafkaTriggerSpec): number => {
   if (p.committed === undefined) {
-    if (trigger.offsetResetPolicy === "earliest") return p.logEnd;
+    if (trigger.offsetResetPolicy === "earliest") return Math.max(0, p.logEnd - (p.logStart ?? 0));
     return trigger.scaleToZeroOnInvalidOffset ? 0 : 1;
   }
   return Math.max(0, p.logEnd - p.committed);
@@ -130,7 +137,7 @@ export const scalingOf = (spec: ScalerSpec, offsetsByTopic: ReadonlyMap<string, 
     const lag = partitions.reduce((sum, p) => sum + partitionLag(p, trigger), 0);
     const threshold = Math.max(1, trigger.lagThreshold);
     const metric =
-      !trigger.allowIdleConsumers && lag / threshold > partitions.length ? partitions.length * threshold : lag;
+      !trigger.allowIdleConsumers && Math.floor(lag / threshold) > partitions.length ? partitions.length * threshold : lag;
     return {
       topic: trigger.topic,
       lag,

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { DeadLetterRecord } from "../../shared/catalog/dead-letter.ts";
 import { deadLetterTopicOf } from "../../shared/catalog/names.ts";
 import type { Logger } from "../../shared/logger.ts";
+import type { ClusterReader, ClusterView } from "./cluster.ts";
 import { parseScaledObject, partitionLag, scalingOf, type ScalerSpec, type ScalingView } from "./keda-model.ts";
 import type { OffsetReader } from "./offsets.ts";
 
@@ -39,6 +40,11 @@ export interface ConsumerView {
     offsetResetPolicy: Record<string, string>;
   };
   deadLetters: { topic: string; depth: number; newest: DeadLetterSummary[] };
+  /**
+   * With a control plane: the consumer as the cluster and KEDA report it; `compared` once the lag
+   * has stood still long enough for KEDA's last poll to have seen it, and then any `mismatch`.
+   */
+  cluster?: ClusterView & { compared: boolean; mismatch: string | undefined };
 }
 
 export interface DeadLetterSummary {
@@ -69,18 +75,52 @@ export const loadScalers = (dir: string): ScalerSpec[] =>
     .sort()
     .map((f) => parseScaledObject(readFileSync(join(dir, f), "utf8")));
 
+/**
+ * KEDA's figures come from its last poll, ours from this sample: they are compared only once the
+ * lag has stood still for a polling interval and a sample, so a moving lag is not a mismatch.
+ */
+export const comparable = (view: ConsumerView, cluster: ClusterView, steadyForMs: number, sampleEveryMs: number): boolean =>
+  steadyForMs >= view.keda.pollingInterval * 1000 + sampleEveryMs && cluster.keda.length > 0;
+
+/** How KEDA's figures and the model's differ, trigger by trigger, once they are comparable. */
+export const mismatchOf = (
+  view: ConsumerView,
+  cluster: ClusterView,
+  steadyForMs: number,
+  sampleEveryMs: number,
+): string | undefined => {
+  if (!comparable(view, cluster, steadyForMs, sampleEveryMs)) return undefined;
+  const differences: string[] = [];
+  view.keda.triggers.forEach((trigger, index) => {
+    const keda = cluster.keda.find((k) => k.triggerIndex === index);
+    if (!keda) return;
+    if (keda.value !== trigger.metric) differences.push(`${trigger.topic}: KEDA's metric ${keda.value}, the model's ${trigger.metric}`);
+    if (keda.active !== undefined && keda.active !== trigger.active) {
+      differences.push(`${trigger.topic}: KEDA says ${keda.active ? "active" : "inactive"}, the model ${trigger.active ? "active" : "inactive"}`);
+    }
+  });
+  return differences.length > 0 ? differences.join("; ") : undefined;
+};
+
 export class LagMonitor {
   private timer: NodeJS.Timeout | undefined;
   private previous = new Map<string, { at: number; committed: number }>();
+  /** Per consumer: its total lag and since when it has had that value. */
+  private readonly steady = new Map<string, { lag: number; since: number }>();
   private readonly newest = new Map<string, DeadLetterSummary[]>();
   readonly history: Sample[] = [];
   latest: Snapshot | undefined;
 
+  /**
+   * `scalers` come from files (keda/), or, with a `cluster`, from the API server on every sample;
+   * the cluster also gives each consumer KEDA's own figures.
+   */
   constructor(
     private readonly reader: OffsetReader,
-    readonly scalers: ScalerSpec[],
+    public scalers: ScalerSpec[],
     private readonly log: Logger,
     private readonly options = { everyMs: 2_000, keepMs: 10 * 60_000, newestPerConsumer: 10 },
+    private readonly cluster?: ClusterReader,
   ) {}
 
   /** A dead-letter record arrived (through the dashboard's own subscription). */
@@ -114,6 +154,8 @@ export class LagMonitor {
 
   async sample(): Promise<Snapshot> {
     const now = Date.now();
+    const clusterViews = this.cluster ? await this.cluster.read() : undefined;
+    if (this.cluster) this.scalers = await this.cluster.scalers();
     const groups = this.scalers.map((s) => ({
       service: s.target,
       group: s.triggers[0]?.consumerGroup ?? s.target,
@@ -140,7 +182,7 @@ export class LagMonitor {
       const dlt = deadLetterTopicOf(service);
       const byTrigger = <T>(pick: (t: ScalerSpec["triggers"][number]) => T) =>
         Object.fromEntries(scaler.triggers.map((t) => [t.topic, pick(t)]));
-      return {
+      const view: ConsumerView = {
         service,
         group,
         running: snap.members > 0,
@@ -163,6 +205,20 @@ export class LagMonitor {
           topic: dlt,
           depth: [...(dltEnds.get(dlt)?.values() ?? [])].reduce((a, b) => a + b, 0),
           newest: this.newest.get(service) ?? [],
+        },
+      };
+      const clusterView = clusterViews?.get(scaler.name);
+      if (!clusterView) return view;
+      const steady = this.steady.get(service);
+      const since = steady && steady.lag === view.totalLag ? steady.since : now;
+      this.steady.set(service, { lag: view.totalLag, since });
+      const steadyFor = now - since;
+      return {
+        ...view,
+        cluster: {
+          ...clusterView,
+          compared: comparable(view, clusterView, steadyFor, this.options.everyMs),
+          mismatch: mismatchOf(view, clusterView, steadyFor, this.options.everyMs),
         },
       };
     });

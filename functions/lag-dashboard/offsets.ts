@@ -39,12 +39,18 @@ export class OffsetReader {
 
   /** Log-end offset per partition of each topic. */
   async logEnds(topics: string[]): Promise<Map<string, Map<number, number>>> {
+    const bounds = await this.bounds(topics);
+    return new Map([...bounds].map(([topic, partitions]) => [topic, new Map([...partitions].map(([p, b]) => [p, b.end]))]));
+  }
+
+  /** Log-start (oldest retained) and log-end offsets per partition of each topic. */
+  private async bounds(topics: string[]): Promise<Map<string, Map<number, { start: number; end: number }>>> {
     const admin = await this.ready();
-    const result = new Map<string, Map<number, number>>();
+    const result = new Map<string, Map<number, { start: number; end: number }>>();
     await Promise.all(
       topics.map(async (topic) => {
         const offsets = await admin.fetchTopicOffsets(topic);
-        result.set(topic, new Map(offsets.map((o) => [o.partition, Number(o.high)])));
+        result.set(topic, new Map(offsets.map((o) => [o.partition, { start: Number(o.low), end: Number(o.high) }])));
       }),
     );
     return result;
@@ -55,7 +61,7 @@ export class OffsetReader {
     const admin = await this.ready();
     const allTopics = [...new Set(groups.flatMap((g) => g.topics))];
     const [ends, described] = await Promise.all([
-      this.logEnds(allTopics),
+      this.bounds(allTopics),
       admin.describeGroups(groups.map((g) => g.group)),
     ]);
     return Promise.all(
@@ -63,17 +69,17 @@ export class OffsetReader {
         const committed = await admin.fetchOffsets({ groupId: group, topics });
         const byTopic = new Map<string, PartitionOffsets[]>();
         for (const topic of topics) {
-          const logEnd = ends.get(topic) ?? new Map<number, number>();
+          const bounds = ends.get(topic) ?? new Map<number, { start: number; end: number }>();
           const commits = new Map(
             (committed.find((c) => c.topic === topic)?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]),
           );
           byTopic.set(
             topic,
-            [...logEnd.entries()]
+            [...bounds.entries()]
               .sort(([a], [b]) => a - b)
-              .map(([partition, end]) => {
+              .map(([partition, { start, end }]) => {
                 const c = commits.get(partition);
-                return { partition, logEnd: end, committed: c === undefined || c < 0 ? undefined : c };
+                return { partition, logEnd: end, logStart: start, committed: c === undefined || c < 0 ? undefined : c };
               }),
           );
         }

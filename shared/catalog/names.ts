@@ -41,6 +41,9 @@ export const COMPONENTS_USED: Readonly<Record<ServiceName, readonly string[]>> =
   [Service.LagDashboard]: [PUBSUB],
 };
 
+/** The Kubernetes namespace every function, ScaledObject and Dapr resource lives in (deploy/). */
+export const KUBERNETES_NAMESPACE = "taskapp";
+
 /** The services that consume topics; each has its own consumer group and dead-letter topic. */
 export const CONSUMERS = [
   Service.RecurringTaskService,

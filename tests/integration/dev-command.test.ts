@@ -8,7 +8,8 @@ import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Kafka, logLevel } from "kafkajs";
 import { describe, expect, it } from "vitest";
-import { allTopics } from "../../shared/catalog/names.ts";
+import { z } from "zod";
+import { allTopics, CONSUMERS } from "../../shared/catalog/names.ts";
 import { repoRoot } from "../../tools/stack/paths.ts";
 import { freePort, reapStale, waitUntil } from "../../tools/stack/process.ts";
 import { testDataDir } from "./stack.setup.ts";
@@ -22,34 +23,44 @@ const alive = (pid: number) => {
   }
 };
 
+/** `npm run dev` on free ports in its own data directory, as a child process. */
+const launchDev = async (name: string, args: string[]) => {
+  const dataDir = `${testDataDir()}-${name}`;
+  reapStale(join(dataDir, "pids")); // a run that was killed mid-test leaves pid files for this
+  rmSync(dataDir, { recursive: true, force: true });
+  const kafkaPort = await freePort();
+  const dashboardPort = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    STACK_DATA_DIR: dataDir,
+    KAFKA_PORT: String(kafkaPort),
+    KAFKA_CONTROLLER_PORT: String(await freePort()),
+    DAPR_SCHEDULER_PORT: String(await freePort()),
+    COSMOS_PORT: String(await freePort()),
+    PORT: String(await freePort()),
+    DASHBOARD_PORT: String(dashboardPort),
+  };
+  delete env["KAFKA_BROKERS"];
+  const dev = spawn(process.execPath, ["--import", "tsx", "tools/stack/dev.ts", ...args], { cwd: repoRoot, env });
+  let output = "";
+  dev.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  dev.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => dev.once("exit", (code) => resolve(code)));
+  const pids = () => {
+    const pidDir = join(dataDir, "pids");
+    return readdirSync(pidDir).map((f) => (JSON.parse(readFileSync(join(pidDir, f), "utf8")) as { pid: number }).pid);
+  };
+  return { dev, dataDir, kafkaPort, dashboardPort, output: () => output, exited, pids };
+};
+
 describe("npm run dev", () => {
   it("runs the stack with every topic until Ctrl-C, then leaves no process behind", async () => {
-    const dataDir = `${testDataDir()}-dev`;
-    reapStale(join(dataDir, "pids")); // a run that was killed mid-test leaves pid files for this
-    rmSync(dataDir, { recursive: true, force: true });
-    const kafkaPort = await freePort();
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      STACK_DATA_DIR: dataDir,
-      KAFKA_PORT: String(kafkaPort),
-      KAFKA_CONTROLLER_PORT: String(await freePort()),
-      DAPR_SCHEDULER_PORT: String(await freePort()),
-      COSMOS_PORT: String(await freePort()),
-      PORT: String(await freePort()),
-      DASHBOARD_PORT: String(await freePort()),
-    };
-    delete env["KAFKA_BROKERS"];
-    const dev = spawn(process.execPath, ["--import", "tsx", "tools/stack/dev.ts"], { cwd: repoRoot, env });
-    let output = "";
-    dev.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    dev.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => dev.once("exit", (code) => resolve(code)));
-
+    const { dev, kafkaPort, exited, pids: pidsNow, output } = await launchDev("dev", []);
     try {
-      await waitUntil("npm run dev to be ready", async () => output.includes("Ctrl-C stops everything."), {
+      await waitUntil("npm run dev to be ready", async () => output().includes("Ctrl-C stops everything."), {
         timeoutMs: 120_000,
       });
-      expect(output).toMatch(new RegExp(`Kafka +127\\.0\\.0\\.1:${kafkaPort}\n`));
+      expect(output()).toMatch(new RegExp(`Kafka +127\\.0\\.0\\.1:${kafkaPort}\n`));
 
       const admin = new Kafka({ brokers: [`127.0.0.1:${kafkaPort}`], logLevel: logLevel.NOTHING }).admin();
       await admin.connect();
@@ -59,17 +70,53 @@ describe("npm run dev", () => {
         Object.fromEntries(allTopics().map((t) => [t.name, t.partitions])),
       );
 
-      const pidDir = join(dataDir, "pids");
-      const pids = readdirSync(pidDir).map((f) => (JSON.parse(readFileSync(join(pidDir, f), "utf8")) as { pid: number }).pid);
+      const pids = pidsNow();
       expect(pids.length).toBeGreaterThanOrEqual(2); // Kafka and the scheduler, plus any function and sidecar
       expect(pids.every(alive)).toBe(true);
 
       dev.kill("SIGINT");
       expect(await exited).toBe(0);
-      expect(output).toContain("stopped.");
+      expect(output()).toContain("stopped.");
       expect(pids.filter(alive)).toEqual([]);
     } finally {
       if (dev.exitCode === null) dev.kill("SIGKILL");
     }
+  });
+
+  it("with --autoscale, runs the control plane beside it, consumers at zero under KEDA, the dashboard reading the cluster; Ctrl-C leaves nothing", async () => {
+    const { dev, dashboardPort, exited, pids, output } = await launchDev("dev-autoscale", ["--autoscale"]);
+    try {
+      await waitUntil("npm run dev -- --autoscale to be ready", async () => output().includes("Ctrl-C stops everything."), { timeoutMs: 180_000 });
+      expect(output()).toMatch(/kube-apiserver +https:\/\/127\.0\.0\.1:\d+/);
+      for (const consumer of CONSUMERS) expect(output()).toMatch(new RegExp(`${consumer} +0 replicas: KEDA starts it on lag`));
+
+      const Lag = z.object({
+        consumers: z.array(z.object({ service: z.string(), cluster: z.object({ conditions: z.array(z.object({ type: z.string(), status: z.string() })) }) })),
+      });
+      await waitUntil(
+        "the dashboard to show KEDA's conditions for every consumer",
+        async () => {
+          const { consumers } = Lag.parse(await (await fetch(`http://127.0.0.1:${dashboardPort}/api/lag`)).json());
+          return CONSUMERS.every((s) => consumers.find((c) => c.service === s)?.cluster.conditions.some((c) => c.type === "Ready" && c.status === "True"));
+        },
+        { timeoutMs: 30_000, intervalMs: 500 },
+      );
+      const running = pids();
+      expect(running.length).toBeGreaterThanOrEqual(9); // Kafka, scheduler, etcd, kube-apiserver, KEDA ×3, controller-manager, functions
+      expect(running.every(alive)).toBe(true);
+
+      dev.kill("SIGINT");
+      expect(await exited).toBe(0);
+      expect(output()).toContain("stopped.");
+      expect(running.filter(alive)).toEqual([]);
+    } finally {
+      if (dev.exitCode === null) dev.kill("SIGKILL");
+    }
+  });
+
+  it("refuses an option it does not know, naming the one it has", async () => {
+    const { exited, output } = await launchDev("dev-usage", ["--autoscaling"]);
+    expect(await exited).toBe(2);
+    expect(output()).toContain("unknown option --autoscaling\nusage: npm run dev [-- --autoscale]");
   });
 });

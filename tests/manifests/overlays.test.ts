@@ -1,18 +1,26 @@
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Service } from "../../shared/catalog/names.ts";
+import { crossCheck } from "../../tools/manifests/checks.ts";
 import type { K8sObject } from "../../tools/manifests/render.ts";
-import { loadCrdValidators } from "../../tools/manifests/schemas.ts";
-import { loadValidator, validateObjects, validateOverlay, type Validation, type Validator } from "../../tools/manifests/validate.ts";
+import { connectManifestServer, serverProblems, type ManifestServer } from "../../tools/manifests/server.ts";
+import { loadValidator, validateOverlay, type Validation, type Validator } from "../../tools/manifests/validate.ts";
 
+let server: ManifestServer;
 let validator: Validator;
 let minikube: Validation;
 let cloud: Validation;
 
-// The first run builds the renderer with Go (cached afterwards).
+// A control plane of its own (API server, etcd, KEDA's webhooks) on free ports. The first run on a
+// machine builds it and the renderer with Go (cached afterwards): up to half an hour on two cores.
 beforeAll(async () => {
-  validator = await loadValidator();
+  server = await connectManifestServer({ reuse: false });
+  validator = await loadValidator(server);
   [minikube, cloud] = await Promise.all([validateOverlay("minikube", validator), validateOverlay("cloud", validator)]);
-}, 600_000);
+}, 3_600_000);
+
+afterAll(async () => {
+  await server?.stop();
+}, 60_000);
 
 /**
  * Walks a path (dotted, or an array when a key holds a dot): a number indexes an array, `name=x`
@@ -60,18 +68,22 @@ const broken = (objects: readonly K8sObject[], kind: string, name: string, chang
   return copy;
 };
 
-const problemsOf = (objects: readonly K8sObject[]) => validateObjects(objects, validator);
-
 const expectProblem = (objects: readonly K8sObject[], text: string) =>
-  expect(problemsOf(objects)).toEqual(expect.arrayContaining([expect.stringContaining(text)]));
+  expect(crossCheck(objects, validator.context)).toEqual(expect.arrayContaining([expect.stringContaining(text)]));
+
+/** What the API server (with KEDA's webhooks) says about the one object `broken` changed. */
+const expectRefusal = async (objects: readonly K8sObject[], kind: string, name: string, text: string) => {
+  const object = objects.find((o) => o.kind === kind && o.metadata.name === name)!;
+  expect(await serverProblems(server.api, [object])).toEqual([expect.stringContaining(text)]);
+};
 
 describe("rendered overlays", () => {
-  it("minikube is valid: schemas and cross-checks", () => {
+  it("minikube is valid: accepted by the API server and KEDA, and the cross-checks", () => {
     expect(minikube.problems).toEqual([]);
     expect(minikube.objects.map((o) => o.kind)).toEqual(expect.arrayContaining(["Kafka", "KafkaNodePool", "KafkaTopic", "ScaledObject", "Component"]));
   });
 
-  it("cloud is valid: schemas and cross-checks", () => {
+  it("cloud is valid: accepted by the API server and KEDA, and the cross-checks", () => {
     expect(cloud.problems).toEqual([]);
     expect(cloud.objects.map((o) => o.kind)).toContain("TriggerAuthentication");
     expect(cloud.objects.map((o) => o.kind)).not.toContain("Kafka");
@@ -80,28 +92,47 @@ describe("rendered overlays", () => {
   it("keeps the state store to the apps that claim effects with ctx.once", () => {
     expect(validator.context.componentUsers["statestore"]).toEqual([Service.NotificationService]);
   });
+});
 
-  it("names CRDS_DIR when the CRD schemas are missing", async () => {
-    await expect(loadCrdValidators("/nonexistent/crds")).rejects.toThrow(/no CRD schemas in \/nonexistent\/crds: set CRDS_DIR/);
+describe("the API server and KEDA's admission refuse what they would refuse in a cluster", () => {
+  it("a built-in object that breaks the Kubernetes schema", async () => {
+    const objects = broken(minikube.objects, "Deployment", "task-api", (d) => setAt(d, "spec.template.spec.containers.0.ports.0.containerPort", "eighty"));
+    await expectRefusal(objects, "Deployment", "task-api", "Deployment/task-api: server: ");
+    await expectRefusal(objects, "Deployment", "task-api", "containerPort");
+  });
+
+  it("a built-in object the schema allows but the API server's validation does not", async () => {
+    const objects = broken(minikube.objects, "Service", "audit-service", (s) => setAt(s, "spec.ports.0.port", 70000));
+    await expectRefusal(objects, "Service", "audit-service", "Service/audit-service: server: ");
+    await expectRefusal(objects, "Service", "audit-service", "must be between 1 and 65535");
+  });
+
+  it("a custom resource that breaks its CRD schema", async () => {
+    const objects = broken(minikube.objects, "ScaledObject", "audit-service", (s) => setAt(s, "spec.pollingInterval", "often"));
+    await expectRefusal(objects, "ScaledObject", "audit-service", "ScaledObject/audit-service: server: ");
+    await expectRefusal(objects, "ScaledObject", "audit-service", "pollingInterval");
+  });
+
+  it("a custom resource with a field its CRD does not declare", async () => {
+    const objects = broken(minikube.objects, "KafkaTopic", "reminders", (t) => setAt(t, "spec.partiton", 6));
+    await expectRefusal(objects, "KafkaTopic", "reminders", ".spec.partiton: field not declared in schema");
+  });
+
+  it("a ScaledObject that breaks a CEL rule of KEDA's CRD", async () => {
+    const objects = broken(minikube.objects, "ScaledObject", "notification-service", (s) => setAt(s, "spec.minReplicaCount", 7));
+    await expectRefusal(objects, "ScaledObject", "notification-service", "minReplicaCount must be less than or equal to maxReplicaCount");
+  });
+
+  it("a ScaledObject KEDA's admission webhook refuses", async () => {
+    const objects = broken(minikube.objects, "ScaledObject", "audit-service", (s) => {
+      setAt(s, "spec.triggers.0.name", "lag");
+      setAt(s, "spec.triggers.1.name", "lag");
+    });
+    await expectRefusal(objects, "ScaledObject", "audit-service", 'admission webhook "vscaledobject.kb.io" denied the request: triggerName "lag" is defined multiple times');
   });
 });
 
 describe("each check fails on a manifest broken in that one way", () => {
-  it("a built-in object that breaks the Kubernetes schema", () => {
-    const objects = broken(minikube.objects, "Deployment", "task-api", (d) => setAt(d, "spec.template.spec.containers.0.ports.0.containerPort", "eighty"));
-    expectProblem(objects, "Deployment/task-api: schema: data/spec/template/spec/containers/0/ports/0/containerPort must be integer");
-  });
-
-  it("a custom resource that breaks its CRD schema", () => {
-    const objects = broken(minikube.objects, "ScaledObject", "audit-service", (s) => setAt(s, "spec.pollingInterval", "often"));
-    expectProblem(objects, "ScaledObject/audit-service: schema: /spec/pollingInterval: must be integer");
-  });
-
-  it("a custom resource with a field its CRD does not declare", () => {
-    const objects = broken(minikube.objects, "KafkaTopic", "reminders", (t) => setAt(t, "spec.partiton", 6));
-    expectProblem(objects, 'KafkaTopic/reminders: schema: /spec: unknown field "partiton"');
-  });
-
   it("an app-id that differs from the Deployment name", () => {
     const objects = broken(minikube.objects, "Deployment", "notification-service", (d) => setAt(d, ["spec", "template", "metadata", "annotations", "dapr.io/app-id"], "notifier"));
     expectProblem(objects, 'Deployment/notification-service: dapr.io/app-id "notifier" differs from the Deployment name');

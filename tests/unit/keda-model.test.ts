@@ -41,8 +41,15 @@ describe("KEDA's Kafka scaler, as the dashboard computes it", () => {
     expect(scalingOf(spec({ allowIdleConsumers: true }), parts([0, 500], [0, 500])).replicas).toBe(6); // maxReplicaCount
   });
 
-  it("counts a partition without a committed offset as its whole log (earliest) or as 1 (latest)", () => {
+  it("caps the metric only when the integer quotient lag / lagThreshold exceeds the partitions, as KEDA's int64 arithmetic does", () => {
+    const six = parts([0, 101], [0, 100], [0, 100], [0, 100], [0, 100], [0, 104]);
+    expect(scalingOf(spec({ lagThreshold: 100 }), six).triggers[0]!.metric).toBe(605); // 605 / 100 = 6, not above 6
+    expect(scalingOf(spec({ lagThreshold: 100 }), parts([0, 701], [0, 0], [0, 0], [0, 0], [0, 0], [0, 0])).triggers[0]!.metric).toBe(600);
+  });
+
+  it("counts a partition without a committed offset as what it retains (earliest) or as 1 (latest)", () => {
     expect(scalingOf(spec(), parts([undefined, 40])).triggers[0]!.lag).toBe(40);
+    expect(scalingOf(spec(), new Map([["t", [{ partition: 0, committed: undefined, logEnd: 40, logStart: 15 }]]])).triggers[0]!.lag).toBe(25);
     expect(scalingOf(spec({ offsetResetPolicy: "latest" }), parts([undefined, 40], [undefined, 0])).triggers[0]!.lag).toBe(2);
     expect(scalingOf(spec({ offsetResetPolicy: "latest", scaleToZeroOnInvalidOffset: true }), parts([undefined, 40])).triggers[0]!.lag).toBe(0);
   });

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ensureControlPlane } from "../../tools/stack/control-plane-build.ts";
 import { ensureDapr, ensureKafka } from "../../tools/stack/provision.ts";
 import { devPorts } from "../../tools/stack/stack.ts";
 
@@ -30,6 +31,10 @@ describe("prerequisites", () => {
 
   it("names the fix when no daprd is installed and go is missing", async () => {
     await expect(ensureDapr()).rejects.toThrow(/^go not found: install Go .* or set DAPRD_PATH and DAPR_SCHEDULER_PATH/);
+  });
+
+  it("names the fix when the control plane is not built yet and go is missing", async () => {
+    await expect(ensureControlPlane()).rejects.toThrow(/^go not found: install Go .* to build the local Kubernetes control plane/);
   });
 
   it("asks for both binaries when only DAPRD_PATH is set", async () => {

@@ -8,6 +8,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { promisify } from "node:util";
+import type { KubeObject } from "../../shared/kubernetes.ts";
 import { cacheRoot } from "../stack/provision.ts";
 import { repoRoot } from "../stack/paths.ts";
 
@@ -20,17 +21,7 @@ const RENDER_SRC = join(repoRoot, "tools/manifests/render");
 const RENDER_FILES = ["go.mod", "go.sum", "main.go"];
 
 /** A Kubernetes object as rendered: only what every object has is typed here. */
-export interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: {
-    name: string;
-    namespace?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-  };
-  [field: string]: unknown;
-}
+export type K8sObject = KubeObject;
 
 const say = (line: string) => process.stderr.write(`[manifests] ${line}\n`);
 

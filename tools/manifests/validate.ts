@@ -1,12 +1,12 @@
 /**
- * Renders both overlays and validates them: schemas (Kubernetes built-ins and CRDs) and the
- * cross-checks of checks.ts.
+ * Renders both overlays and validates them: a real API server with KEDA's admission (server.ts),
+ * then the cross-checks of checks.ts.
  */
 import { join } from "node:path";
 import { repoRoot } from "../stack/paths.ts";
 import { crossCheck, loadCheckContext, type CheckContext } from "./checks.ts";
 import { renderKustomization, type K8sObject } from "./render.ts";
-import { checkSchemas, loadCrdValidators, type CrdValidators } from "./schemas.ts";
+import { serverProblems, type ManifestServer } from "./server.ts";
 
 export const OVERLAYS = {
   minikube: join(repoRoot, "deploy/overlays/minikube"),
@@ -22,22 +22,19 @@ export interface Validation {
 
 /** What validating needs besides the manifests: loaded once, reused for every overlay. */
 export interface Validator {
-  crds: CrdValidators;
+  server: ManifestServer;
   context: CheckContext;
 }
 
-export const loadValidator = async (): Promise<Validator> => {
-  const [crds, context] = await Promise.all([loadCrdValidators(), loadCheckContext()]);
-  return { crds, context };
-};
+export const loadValidator = async (server: ManifestServer): Promise<Validator> => ({ server, context: await loadCheckContext() });
 
-/** Schema problems first, then the cross-checks. */
-export const validateObjects = (objects: readonly K8sObject[], validator: Validator): string[] => [
-  ...checkSchemas(objects, validator.crds),
+/** What the API server and KEDA's webhooks refuse first, then the cross-checks. */
+export const validateObjects = async (objects: readonly K8sObject[], validator: Validator): Promise<string[]> => [
+  ...(await serverProblems(validator.server.api, objects)),
   ...crossCheck(objects, validator.context),
 ];
 
 export const validateOverlay = async (overlay: Overlay, validator: Validator): Promise<Validation> => {
   const objects = await renderKustomization(OVERLAYS[overlay]);
-  return { overlay, objects, problems: validateObjects(objects, validator) };
+  return { overlay, objects, problems: await validateObjects(objects, validator) };
 };

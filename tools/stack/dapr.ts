@@ -73,6 +73,8 @@ export const startScheduler = async (opts: SchedulerOptions): Promise<{ address:
 export interface SidecarOptions {
   binary: string;
   appId: string;
+  /** Names the process and its pid file: the app-id, or a copy's name when several run. */
+  instance?: string;
   appPort: number;
   resourcesPath: string;
   configFile: string;
@@ -106,7 +108,7 @@ export const startSidecar = async (opts: SidecarOptions): Promise<Sidecar> => {
     freePort(),
   ]);
   const process = startProcess({
-    name: `daprd-${opts.appId}`,
+    name: `daprd-${opts.instance ?? opts.appId}`,
     command: opts.binary,
     args: [
       "--mode", "standalone",

@@ -1,12 +1,27 @@
 /**
  * `npm run dev`: the whole local stack and every function, until Ctrl-C.
+ * `npm run dev -- --autoscale`: the consumers start at zero and KEDA, on a local control plane,
+ * scales them on their lag (tools/stack/autoscale.ts).
  */
+import { randomBytes } from "node:crypto";
 import { mintToken } from "../../functions/task-api/auth.ts";
-import { Service } from "../../shared/catalog/names.ts";
+import { CONSUMERS, Service } from "../../shared/catalog/names.ts";
+import { dashboardClusterEnv, startAutoscaling, type Autoscaling } from "./autoscale.ts";
+import { devControlPlaneDir } from "./control-plane.ts";
 import { devAuthSecret } from "./dev-auth.ts";
 import { defaultDataDir } from "./paths.ts";
 import { discoverFunctions, startFunction, type RunningFunction } from "./functions.ts";
 import { startStack } from "./stack.ts";
+
+const USAGE = "usage: npm run dev [-- --autoscale]";
+const args = process.argv.slice(2);
+for (const arg of args) {
+  if (arg !== "--autoscale") {
+    process.stderr.write(`unknown option ${arg}\n${USAGE}\n`);
+    process.exit(2);
+  }
+}
+const autoscale = args.includes("--autoscale");
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -23,12 +38,14 @@ const main = async () => {
   const stack = await startStack({ dataDir, ports: "dev", log: (l) => say(`[stack] ${l}`) });
   const authSecret = devAuthSecret(dataDir);
   const functions: RunningFunction[] = [];
+  let autoscaling: Autoscaling | undefined;
   let stopping = false;
   const stopAll = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    say(`\n${signal}: stopping functions, sidecars, scheduler, Kafka…`);
+    say(`\n${signal}: stopping functions, sidecars, ${autoscaling ? "consumer replicas, the control plane, " : ""}scheduler, Kafka…`);
     for (const f of functions.reverse()) await f.stop().catch(() => undefined);
+    await autoscaling?.stop().catch(() => undefined);
     await stack.stop();
     say("stopped.");
     process.exit(0);
@@ -37,11 +54,22 @@ const main = async () => {
   process.on("SIGTERM", () => void stopAll("SIGTERM"));
 
   try {
+    if (autoscale) {
+      autoscaling = await startAutoscaling(stack, {
+        dir: devControlPlaneDir(dataDir),
+        secrets: { jwtSecret: authSecret, appToken: randomBytes(32).toString("hex") },
+        log: (l) => say(`[autoscale] ${l}`),
+      });
+    }
+    const clusterEnv = autoscaling ? dashboardClusterEnv(autoscaling) : {};
+    // With --autoscale the consumers are KEDA's to start (at zero now).
+    const names = discoverFunctions().filter((name) => !autoscaling || !(CONSUMERS as readonly string[]).includes(name));
     // In parallel; each settles on its own, so a failure still leaves the others stoppable.
     const results = await Promise.allSettled(
-      discoverFunctions().map((name) => {
+      names.map((name) => {
         const appPort = FIXED_APP_PORTS[name];
-        return startFunction(stack, name, { ...(appPort ? { appPort } : {}), env: { AUTH_JWT_SECRET: authSecret } });
+        const env = { AUTH_JWT_SECRET: authSecret, ...(name === Service.LagDashboard ? clusterEnv : {}) };
+        return startFunction(stack, name, { ...(appPort ? { appPort } : {}), env });
       }),
     );
     for (const r of results) if (r.status === "fulfilled") functions.push(r.value);
@@ -57,6 +85,13 @@ const main = async () => {
     ["Dapr scheduler", stack.schedulerAddress],
     ["daprd", stack.daprOrigin],
     ["Cosmos DB (local)", stack.cosmosEndpoint],
+    ...(autoscaling
+      ? ([
+          ["kube-apiserver", `${autoscaling.controlPlane.api.access.server}  (KUBECONFIG=${autoscaling.controlPlane.kubeconfig})`],
+          ["KEDA metrics", autoscaling.controlPlane.kedaMetricsUrl ?? ""],
+          ...CONSUMERS.map((c): [string, string] => [c, "0 replicas: KEDA starts it on lag (logs: <name>-<n>.log)"]),
+        ] satisfies [string, string][])
+      : []),
     ...functions.map((f): [string, string] => [f.name, `app http://127.0.0.1:${f.appPort}  dapr http://127.0.0.1:${f.sidecar.httpPort}`]),
     ["logs", stack.logDir],
   ];

@@ -17,6 +17,8 @@ export const discoverFunctions = (): string[] => {
 
 export interface RunningFunction {
   name: string;
+  /** Names its processes, pid files and logs: the function's name, or a copy's (`audit-service-2`). */
+  instance: string;
   appPort: number;
   app: ManagedProcess;
   sidecar: Sidecar;
@@ -28,17 +30,19 @@ export interface RunningFunction {
 /**
  * Runs functions/<name>/main.ts as its own process next to its own daprd, the
  * way it runs in a pod: the app on APP_PORT, the sidecar's HTTP API on DAPR_HTTP_PORT.
- * `entry` replaces functions/<name>/main.ts (tests run fixtures this way).
+ * `entry` replaces functions/<name>/main.ts (tests run fixtures this way); `instance` names one
+ * of several copies of a function (its processes and logs), whose app-id stays `name`.
  */
 export const startFunction = async (
   stack: StackInfo,
   name: string,
-  opts: { appPort?: number; env?: Record<string, string>; entry?: string } = {},
+  opts: { appPort?: number; env?: Record<string, string>; entry?: string; instance?: string; onAppReady?: () => void } = {},
 ): Promise<RunningFunction> => {
+  const instance = opts.instance ?? name;
   const appPort = opts.appPort ?? (await freePort());
   const daprHttpPort = await freePort();
   const launch = () => startProcess({
-    name,
+    name: instance,
     command: process.execPath,
     args: nodeArgs(opts.entry ?? join(repoRoot, "functions", name, "main.ts")),
     cwd: repoRoot,
@@ -53,19 +57,21 @@ export const startFunction = async (
       COSMOS_ALLOW_SELF_SIGNED: "true",
       ...opts.env,
     },
-    logFile: join(stack.logDir, `${name}.log`),
+    logFile: join(stack.logDir, `${instance}.log`),
     pidDir: stack.pidDir,
   });
   const healthy = (app: ManagedProcess) =>
-    waitUntil(`${name} on port ${appPort}`, httpOk(`http://127.0.0.1:${appPort}/healthz`), { process: app });
+    waitUntil(`${instance} on port ${appPort}`, httpOk(`http://127.0.0.1:${appPort}/healthz`), { process: app });
   const app = launch();
   try {
     await healthy(app);
+    opts.onAppReady?.();
     const running: RunningFunction = {
       name,
+      instance,
       appPort,
       app,
-      sidecar: await sidecarFor(stack, name, appPort, { httpPort: daprHttpPort }),
+      sidecar: await sidecarFor(stack, name, appPort, { httpPort: daprHttpPort, instance }),
       restartApp: async () => {
         await running.app.stop();
         running.app = launch();

@@ -1,13 +1,18 @@
-/** `npm run provision`: resolve Kafka and build or find daprd + scheduler, into the cache. */
+/**
+ * `npm run provision`: resolve Kafka, build or find daprd + scheduler, and build the local
+ * Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager, KEDA), into the cache.
+ */
+import { ensureControlPlane } from "./control-plane-build.ts";
 import { provision } from "./provision.ts";
 
 const started = Date.now();
-provision().then(
-  ({ kafka, dapr }) => {
+Promise.all([provision(), ensureControlPlane()]).then(
+  ([{ kafka, dapr }, controlPlane]) => {
     process.stdout.write(
       `provisioned in ${((Date.now() - started) / 1000).toFixed(1)} s\n` +
         `  kafka: ${kafka ? kafka.classpath : "KAFKA_BROKERS (not provisioned)"}\n` +
-        `  daprd: ${dapr.daprd}\n  scheduler: ${dapr.scheduler}\n  from: ${dapr.origin}\n`,
+        `  daprd: ${dapr.daprd}\n  scheduler: ${dapr.scheduler}\n  from: ${dapr.origin}\n` +
+        `  kube-apiserver: ${controlPlane.kubeApiserver}\n  keda-operator: ${controlPlane.kedaOperator}\n`,
     );
   },
   (err: unknown) => {

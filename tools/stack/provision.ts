@@ -17,9 +17,9 @@ const DAPR_SERIES = "1.18.";
 export const cacheRoot = (): string =>
   process.env["TASKAPP_CACHE_DIR"] ?? join(process.env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache"), "task-events");
 
-const say = (line: string) => process.stderr.write(`[provision] ${line}\n`);
+export const say = (line: string) => process.stderr.write(`[provision] ${line}\n`);
 
-const onPath = (command: string): string | undefined => {
+export const onPath = (command: string): string | undefined => {
   for (const dir of (process.env["PATH"] ?? "").split(delimiter)) {
     const candidate = join(dir, command);
     if (dir && existsSync(candidate)) return candidate;
@@ -27,14 +27,14 @@ const onPath = (command: string): string | undefined => {
   return undefined;
 };
 
-const requireTool = (command: string, fix: string): string => {
+export const requireTool = (command: string, fix: string): string => {
   const found = onPath(command);
   if (!found) throw new Error(`${command} not found: ${fix}`);
   return found;
 };
 
 /** Content hash of build inputs, by their path in the repo: the same in every clone. */
-const hashOfFiles = (files: string[]): string => {
+export const hashOfFiles = (files: string[]): string => {
   const h = createHash("sha256");
   for (const f of files) h.update(relative(repoRoot, f)).update(readFileSync(f));
   return h.digest("hex").slice(0, 12);

@@ -165,21 +165,25 @@ export const startStack = async (opts: StackOptions): Promise<Stack> => {
 
 const asStoppable = (p: ManagedProcess) => ({ name: p.name, stop: () => p.stop() });
 
-/** A sidecar for `appId` on the running stack; its log goes to <data>/logs/daprd-<appId>.log. */
+/**
+ * A sidecar for `appId` on the running stack; its log goes to <data>/logs/daprd-<instance>.log
+ * (the instance is the app-id unless several copies of the app run).
+ */
 export const sidecarFor = (
   stack: StackInfo,
   appId: string,
   appPort: number,
-  extra: { httpPort?: number; logLevel?: string; appHealthCheck?: boolean } = {},
+  { instance = appId, ...extra }: { httpPort?: number; logLevel?: string; appHealthCheck?: boolean; instance?: string } = {},
 ): Promise<Sidecar> =>
   startSidecar({
     binary: stack.daprd,
     appId,
+    instance,
     appPort,
     resourcesPath: stack.resourcesPath,
     configFile: stack.configFile,
     schedulerAddress: stack.schedulerAddress,
-    logFile: join(stack.logDir, `daprd-${appId}.log`),
+    logFile: join(stack.logDir, `daprd-${instance}.log`),
     pidDir: stack.pidDir,
     ...extra,
   });

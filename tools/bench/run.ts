@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --only p0,p1,p2] [--events N] [--publish-events N] [--step S] [--rates 50,100,…]`
+ * `npm run bench [-- --only p0,p1,p2,p3] [--events N] [--publish-events N] [--step S] [--rates 50,100,…] [--rounds N]`
  *
  * The benchmarks, side by side in one run on this machine, each against a
  * baseline measured in the same run (the machine is shared and noisy, so
@@ -9,6 +9,8 @@
  *                     write → audit latency and CPU ms per write per process at 100 writes/s
  *   P1 consumer drain a backlog drained with an idempotent effect: our host vs the SDK's DaprServer
  *   P2 publishing     the relay path and daprd (single, bulk) vs a direct Kafka producer
+ *   P3 scale from zero lag appears → first event handled, with its parts, on the autoscaled
+ *                     local mode (real KEDA); the baseline is KEDA's polling interval
  *
  * Prints a table and writes the figures as JSON to .data/bench/.
  */
@@ -22,13 +24,15 @@ import { startStack } from "../stack/stack.ts";
 import { benchDrain } from "./drain.ts";
 import { benchMixedLoad, type MixedLoadResult } from "./mixed-load.ts";
 import { benchPublishing, type Rate } from "./publish.ts";
+import { measureScaleFromZero, type ScaleFromZeroFigures } from "./scale-from-zero.ts";
 
 const Args = z.object({
   only: z
     .string()
-    .default("p0,p1,p2")
+    .default("p0,p1,p2,p3")
     .transform((s) => new Set(s.split(",").map((p) => p.trim().toLowerCase())))
-    .refine((set) => [...set].every((p) => ["p0", "p1", "p2"].includes(p)), { message: "choose among p0, p1, p2" }),
+    .refine((set) => [...set].every((p) => ["p0", "p1", "p2", "p3"].includes(p)), { message: "choose among p0, p1, p2, p3" }),
+  rounds: z.coerce.number().int().min(1).max(20).default(3),
   events: z.coerce.number().int().min(100).max(200_000).default(20_000),
   "publish-events": z.coerce.number().int().min(100).max(200_000).default(5_000),
   step: z.coerce.number().int().min(5).max(300).default(20),
@@ -74,9 +78,25 @@ const mixedTable = (r: MixedLoadResult): string => {
   ].join("\n");
 };
 
+const scaleTable = (f: ScaleFromZeroFigures): string => {
+  const m = f.median;
+  const rows: [string, number][] = [
+    ["KEDA polling (lag → replicas 1)", m.kedaPolling],
+    ["replicas set → runner sees them", m.replicasSet],
+    ["process start", m.processStart],
+    ["sidecar start and group join", m.sidecarAndGroupJoin],
+    ["first delivery", m.firstDelivery],
+    ["lag appears → first event handled", m.total],
+  ];
+  return [
+    `P3 scale from zero (${f.consumer}, KEDA polling every ${f.pollingIntervalSeconds} s, median of ${f.rounds.length}; ratio to the polling interval)`,
+    ...rows.map(([label, ms]) => `  ${label.padEnd(36)} ${ms.toFixed(0).padStart(6)} ms  ${(ms / (f.pollingIntervalSeconds * 1000)).toFixed(2).padStart(6)}`),
+  ].join("\n");
+};
+
 const main = async () => {
   const { values } = parseArgs({
-    options: Object.fromEntries(["only", "events", "publish-events", "step", "rates"].map((k) => [k, { type: "string" as const }])),
+    options: Object.fromEntries(["only", "events", "publish-events", "step", "rates", "rounds"].map((k) => [k, { type: "string" as const }])),
   });
   const parsed = Args.safeParse(values);
   if (!parsed.success) {
@@ -85,7 +105,7 @@ const main = async () => {
   }
   const args = parsed.data;
   const startedAt = new Date().toISOString();
-  const results: { p0?: MixedLoadResult; p1?: Rate[]; p2?: Rate[] } = {};
+  const results: { p0?: MixedLoadResult; p1?: Rate[]; p2?: Rate[]; p3?: ScaleFromZeroFigures } = {};
   const sections: string[] = [];
 
   if (args.only.has("p1") || args.only.has("p2")) {
@@ -115,6 +135,12 @@ const main = async () => {
     } finally {
       await session.stop();
     }
+  }
+
+  if (args.only.has("p3")) {
+    say(`P3: scaling from zero, ${args.rounds} rounds`);
+    results.p3 = await measureScaleFromZero({ rounds: args.rounds, log: say });
+    sections.push(scaleTable(results.p3));
   }
 
   const dir = join(repoRoot, ".data/bench");

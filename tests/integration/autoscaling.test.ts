@@ -244,7 +244,12 @@ describe("KEDA scaling the consumers on a local control plane", () => {
     for (const service of CONSUMERS) expect(view.get(service)!.totalLag, service).toBe(0);
     const asked = events.filter((e): e is Extract<ReplicaEvent, { kind: "desired" }> => e.kind === "desired" && e.service === Service.NotificationService);
     expect(Math.max(...asked.map((e) => e.replicas))).toBeGreaterThanOrEqual(2);
-    for (const service of CONSUMERS) for (const pid of pids.get(service) ?? []) expect(alive(pid), `${service} pid ${pid}`).toBe(false);
+    // At zero the copies are being stopped (sidecar first, then the app finishing its work within its grace period).
+    const stopped = [...CONSUMERS].flatMap((service) => [...(pids.get(service) ?? [])].map((pid) => ({ service, pid })));
+    await waitUntil(`the stopped copies' processes (${stopped.map((s) => `${s.service} ${s.pid}`).join(", ")}) to exit`, async () => stopped.every(({ pid }) => !alive(pid)), {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
   }, 240_000);
 
   it("wakes recurring-task-service from zero on a burst: one next occurrence per completed task, then zero after the cooldown", async () => {
@@ -269,7 +274,11 @@ describe("KEDA scaling the consumers on a local control plane", () => {
     await allAtZero(90_000);
     const all = await tasks();
     for (const id of completed) expect(all.filter((t) => t.seriesId === id).map((t) => t.occurrence).sort()).toEqual([1, 2]);
-    for (const pid of pids.get(Service.RecurringTaskService) ?? []) expect(alive(pid)).toBe(false);
+    const copies = [...(pids.get(Service.RecurringTaskService) ?? [])];
+    await waitUntil(`recurring-task-service's processes (${copies.join(", ")}) to exit`, async () => copies.every((pid) => !alive(pid)), {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
     expect(pids.get(Service.RecurringTaskService)?.size ?? 0).toBeGreaterThan(0);
   }, 180_000);
 });

@@ -21,11 +21,21 @@ const port = z.coerce.number().int().min(1).max(65535);
 
 /** What every function reads from its environment. */
 export const HostConfig = z.object({
+  /** Where the app answers its sidecar (Dapr's app port): event delivery, job callbacks, service invocation. */
   APP_PORT: port.default(3000),
+  /** Where a function with a public API (task-api) serves it: the port the Ingress reaches. */
+  PUBLIC_PORT: port.default(8080),
   /** 0.0.0.0 in a pod (probes come from the kubelet); loopback is enough locally. */
   APP_HOST: z.string().min(1).default("127.0.0.1"),
   DAPR_HOST: z.string().min(1).default("127.0.0.1"),
   DAPR_HTTP_PORT: port.default(3500),
+  /**
+   * The token the sidecar sends on every call into the app (dapr-api-token; daprd's APP_API_TOKEN).
+   * Required: a function answers nothing but /healthz and /metrics to a caller without it.
+   */
+  APP_API_TOKEN: z.string({ message: "required: the token the sidecar sends on every call into the app (daprd's APP_API_TOKEN)" }).min(16, "at least 16 characters"),
+  /** The token the sidecar asks for on its own API (daprd's DAPR_API_TOKEN); set wherever the sidecar is started with it. */
+  DAPR_API_TOKEN: z.string().min(16, "at least 16 characters").optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /**
    * Deliveries of one event before the host dead-letters it with the reason. With the local

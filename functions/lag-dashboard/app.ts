@@ -6,9 +6,9 @@ import type { LagMonitor } from "./monitor.ts";
 import { PAGE } from "./page.ts";
 
 /**
- * lag-dashboard: the page at /, its JSON at /api/lag, and lag gauges on
- * /metrics named like kafka-exporter's. It follows every consumer's
- * dead-letter topic (through Dapr) for the newest reasons.
+ * lag-dashboard: the page at /, its JSON at /api/lag (on the public port), and
+ * lag gauges on /metrics named like kafka-exporter's (on the app port). It
+ * follows every consumer's dead-letter topic (through Dapr) for the newest reasons.
  */
 export const lagDashboard = (deps: { monitor: LagMonitor; registry: Registry; onClose?: () => Promise<void> }): FunctionDef => {
   registerGauges(deps.monitor, deps.registry);
@@ -22,12 +22,15 @@ export const lagDashboard = (deps: { monitor: LagMonitor; registry: Registry; on
         },
       }),
     ),
-    routes: (app) => {
-      app.addHook("onReady", async () => deps.monitor.start());
-      app.addHook("onClose", async () => {
+    background: {
+      start: () => deps.monitor.start(),
+      stop: async () => {
         deps.monitor.stop();
         await deps.onClose?.();
-      });
+      },
+    },
+    // For operators, on the public port; the dead letters come through the sidecar on the app port.
+    publicRoutes: (app) => {
       app.get("/", async (_request, reply) => reply.type("text/html; charset=utf-8").send(PAGE));
       app.get("/api/lag", async (_request, reply) => {
         const latest = deps.monitor.latest ?? (await deps.monitor.sample());

@@ -25,8 +25,8 @@ const DashboardConfig = z.object({
   KEDA_METRICS_URL: z.string().url().optional(),
 });
 
-// Operators open it on PORT (default 8090); a runner that assigns APP_PORT wins.
-process.env["APP_PORT"] ??= process.env["PORT"] ?? "8090";
+// Operators open it on PORT (default 8090); a runner that assigns PUBLIC_PORT wins.
+process.env["PUBLIC_PORT"] ??= process.env["PORT"] ?? "8090";
 
 await runFunction(Service.LagDashboard, ({ log, metrics }) => {
   const config = parseConfig(DashboardConfig);

@@ -10,6 +10,7 @@
  */
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { z } from "zod";
+import { Unauthorized } from "../../shared/host/errors.ts";
 import { UserId } from "./model.ts";
 
 export const AuthConfig = z
@@ -27,9 +28,7 @@ export const AuthConfig = z
   });
 export type AuthConfig = z.input<typeof AuthConfig>;
 
-export class Unauthorized extends Error {
-  override readonly name = "Unauthorized";
-}
+export { Unauthorized };
 
 export type Authenticate = (authorization: string | undefined) => Promise<{ userId: string }>;
 

@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
+import { Service } from "../../shared/catalog/names.ts";
 import { parseConfig } from "../../shared/config.ts";
 import { CosmosConfig, openCosmosDatabase } from "../../shared/cosmos.ts";
-import { Service } from "../../shared/catalog/names.ts";
+import { deadLetterWriter } from "../../shared/host/dead-letters.ts";
 import { runFunction } from "../../shared/host/run.ts";
 import { Admission } from "./admission.ts";
 import { taskApi } from "./app.ts";
@@ -21,26 +22,33 @@ const TaskApiConfig = z.object({
    * latency grows with this bound (bound ÷ throughput), not with the offered rate.
    */
   MAX_REQUESTS_IN_FLIGHT: z.coerce.number().int().min(1).max(10_000).default(32),
+  /** Writes one user may send per minute; beyond, 429 with Retry-After. */
+  WRITES_PER_USER_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(1_200),
+  /** Live (not deleted) tasks one user may keep; beyond, a create is 409. */
+  MAX_LIVE_TASKS_PER_USER: z.coerce.number().int().min(1).max(10_000_000).default(10_000),
 });
 
-// Clients know task-api on PORT (default 8080); a runner that assigns APP_PORT wins.
-process.env["APP_PORT"] ??= process.env["PORT"] ?? "8080";
+// Clients know task-api's public API on PORT (default 8080); a runner that assigns PUBLIC_PORT wins.
+process.env["PUBLIC_PORT"] ??= process.env["PORT"] ?? "8080";
 
 await runFunction(Service.TaskApi, async ({ log, publisher, jobs, metrics }) => {
   const auth = parseConfig(AuthConfig);
   const cosmos = parseConfig(CosmosConfig);
-  const { OUTBOX_OWNER, OUTBOX_LEASE_MS, MAX_REQUESTS_IN_FLIGHT } = parseConfig(TaskApiConfig);
+  const config = parseConfig(TaskApiConfig);
   const store = await TaskStore.open(await openCosmosDatabase(cosmos));
   const refused = metrics.counter("taskapp_requests_refused_total", "Public requests refused with 503 and Retry-After (admission control).");
-  const admission = new Admission({ maxInFlight: MAX_REQUESTS_IN_FLIGHT, retryAfterS: 1 }, () => refused.inc());
-  const relay = new OutboxRelay(store, { publisher, jobs }, log, { owner: OUTBOX_OWNER, leaseMs: OUTBOX_LEASE_MS });
+  const admission = new Admission({ maxInFlight: config.MAX_REQUESTS_IN_FLIGHT, retryAfterS: 1 }, () => refused.inc());
+  const relay = new OutboxRelay(store, { publisher, jobs }, log, { owner: config.OUTBOX_OWNER, leaseMs: config.OUTBOX_LEASE_MS });
   metrics.gauge("taskapp_outbox_backlog", "Tasks with side effects still to carry out, in this replica's hands or expired elsewhere.", () => relay.backlog);
   metrics.gauge("taskapp_requests_in_flight", "Public requests task-api is working on.", () => admission.inFlight);
   return taskApi({
-    tasks: new TaskService(store, relay),
+    tasks: new TaskService(store, relay, { maxLiveTasks: config.MAX_LIVE_TASKS_PER_USER }),
     relay,
+    jobs,
+    deadLetters: deadLetterWriter(Service.TaskApi, publisher),
     authenticate: createAuthenticator(auth),
     admission,
-    ...(process.env["APP_API_TOKEN"] ? { appApiToken: process.env["APP_API_TOKEN"] } : {}),
+    writesPerMinute: config.WRITES_PER_USER_PER_MINUTE,
+    log,
   });
 });

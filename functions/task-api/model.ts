@@ -13,6 +13,16 @@ export const UserId = z
 /** A task id: task-api makes them (UUIDs); anything else cannot name a task. */
 export const TaskId = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "a task id is 1–64 letters, digits and hyphens");
 
+/** The opaque cursor of a page (what `next` said). */
+export const Cursor = z.string().regex(/^[A-Za-z0-9_-]{1,4096}$/, "not a cursor this API handed out");
+
+/** GET /tasks/:id/history */
+export const HistoryQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(100),
+  cursor: Cursor.optional(),
+});
+export type HistoryQuery = z.infer<typeof HistoryQuery>;
+
 /** A request that failed validation; answered 400 with every bad field named. */
 export class InvalidRequest extends Error {
   override readonly name = "InvalidRequest";
@@ -100,12 +110,14 @@ export type UpdateTaskBody = z.infer<typeof UpdateTaskBody>;
 export const ListTasksQuery = z.strictObject({
   status: TaskStatus.optional(),
   priority: Priority.optional(),
-  tag: z.string().min(1).optional(),
+  tag: z.string().min(1).max(50).optional(),
   /** Case-insensitive text search in title and description. */
   q: z.string().min(1).max(200).optional(),
   sort: z.enum(["dueAt", "priority", "createdAt"]).default("createdAt"),
   order: z.enum(["asc", "desc"]).optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+  /** The `next` of the page before. */
+  cursor: Cursor.optional(),
 });
 export type ListTasksQuery = z.infer<typeof ListTasksQuery>;
 
@@ -119,36 +131,6 @@ export const resolveRemindAt = (dueAt: string | undefined, reminder: ReminderInp
     return new Date(new Date(dueAt).getTime() - reminder.minutesBefore * 60_000).toISOString();
   }
   return undefined;
-};
-
-const PRIORITY_RANK: Record<TaskSnapshot["priority"], number> = { low: 0, medium: 1, high: 2 };
-
-/** Filters, searches and sorts a user's tasks. Tasks without a due date sort last. */
-export const selectTasks = (tasks: TaskSnapshot[], query: ListTasksQuery): TaskSnapshot[] => {
-  const q = query.q?.toLowerCase();
-  const selected = tasks.filter(
-    (t) =>
-      (!query.status || t.status === query.status) &&
-      (!query.priority || t.priority === query.priority) &&
-      (!query.tag || t.tags.includes(query.tag)) &&
-      (!q || t.title.toLowerCase().includes(q) || (t.description ?? "").toLowerCase().includes(q)),
-  );
-  const order = query.order ?? (query.sort === "dueAt" ? "asc" : "desc");
-  const sign = order === "asc" ? 1 : -1;
-  const key = (t: TaskSnapshot): number =>
-    query.sort === "priority"
-      ? PRIORITY_RANK[t.priority]
-      : query.sort === "dueAt"
-        ? (t.dueAt ? Date.parse(t.dueAt) : Number.NaN)
-        : Date.parse(t.createdAt);
-  return selected
-    .sort((a, b) => {
-      const ka = key(a);
-      const kb = key(b);
-      if (Number.isNaN(ka) !== Number.isNaN(kb)) return Number.isNaN(ka) ? 1 : -1;
-      return (ka - kb) * sign || a.id.localeCompare(b.id);
-    })
-    .slice(0, query.limit);
 };
 
 /** Field-level changes between two snapshots, for task.updated events and the audit trail. */

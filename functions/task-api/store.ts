@@ -4,10 +4,14 @@
  * write. The document also holds the task's pending side effects (its outbox),
  * so a task change and the events it causes commit atomically.
  */
-import type { Container, ContainerRequest, Database, ItemDefinition } from "@azure/cosmos";
+import { createHash } from "node:crypto";
+import type { Container, ContainerRequest, Database, ItemDefinition, SqlQuerySpec } from "@azure/cosmos";
+import { z } from "zod";
 import type { CloudEventEnvelope } from "../../shared/catalog/cloudevent.ts";
 import { TaskSnapshot } from "../../shared/catalog/task.ts";
-import { AUDIT_CONTAINER, BulkItems, openContainer } from "../../shared/cosmos.ts";
+import type { AuditEntry } from "../../shared/catalog/audit.ts";
+import { AUDIT_CONTAINER, BulkItems, cosmosStatusOf, openContainer } from "../../shared/cosmos.ts";
+import type { ListTasksQuery } from "./model.ts";
 
 /** A side effect that must happen after the write, in order, at least once. */
 export type OutboxEntry =
@@ -32,6 +36,8 @@ export interface TaskDoc extends TaskSnapshot {
   outboxLease?: OutboxLease;
   /** Writes so far (1 after the create): tells a newer copy of the document from an older one. */
   version?: number;
+  /** What GET /tasks sorts on (sortKeysOf), written with every change. */
+  sortKeys?: { due: string; priority: number };
   _etag?: string;
 }
 
@@ -47,12 +53,95 @@ export class ConflictError extends Error {
   override readonly name = "ConflictError";
 }
 
-const INTERNAL_FIELDS = ["deleted", "idempotency", "reminderRule", "reminderFiredFor", "outbox", "outboxLease", "version"] as const;
+const INTERNAL_FIELDS = ["deleted", "idempotency", "reminderRule", "reminderFiredFor", "outbox", "outboxLease", "version", "sortKeys"] as const;
 
 /** Task documents this replica wrote or read last, kept to write the next change without reading first. */
 const CACHED_DOCUMENTS = 10_000;
 
 const cacheKey = (userId: string, id: string) => `${userId}\n${id}`;
+
+/** A page of a query's results and the opaque cursor of the next page (absent on the last). */
+export interface Page<T> {
+  items: T[];
+  next?: string;
+}
+
+/** A cursor the store did not hand out (or one it no longer reads): the client asked for something that does not exist. */
+export class InvalidCursor extends Error {
+  override readonly name = "InvalidCursor";
+}
+
+/**
+ * One page of a single-partition query. The cursor wraps Cosmos DB's
+ * continuation token with a digest of the query it belongs to (filters, sort,
+ * partition), base64url-encoded to travel as a query parameter: a cursor that
+ * is not one of ours, or was made for another query, is refused (400) before
+ * it reaches the store. The query is bound to the partition, so no cursor
+ * reaches another user's documents.
+ */
+const pageOf = async <T>(container: Container, spec: SqlQuerySpec, partitionKey: string, limit: number, cursor: string | undefined): Promise<Page<T>> => {
+  const digest = createHash("sha256").update(JSON.stringify([spec, partitionKey])).digest("base64url").slice(0, 16);
+  let continuationToken: string | undefined;
+  if (cursor !== undefined) {
+    const decoded = CursorContent.safeParse(parseJson(Buffer.from(cursor, "base64url").toString("utf8")));
+    if (!decoded.success || decoded.data.q !== digest) throw new InvalidCursor("not a cursor this API handed out for this query");
+    continuationToken = decoded.data.c;
+  }
+  try {
+    const response = await container.items
+      .query<T>(spec, { partitionKey, maxItemCount: limit, ...(continuationToken ? { continuationToken } : {}) })
+      .fetchNext();
+    const next = response.continuationToken
+      ? Buffer.from(JSON.stringify({ c: response.continuationToken, q: digest }), "utf8").toString("base64url")
+      : undefined;
+    return { items: response.resources, ...(next ? { next } : {}) };
+  } catch (err) {
+    if (cursor !== undefined && cosmosStatusOf(err) === 400) throw new InvalidCursor("not a cursor this API handed out for this query");
+    throw err;
+  }
+};
+
+const CursorContent = z.object({ c: z.string().min(1), q: z.string() });
+const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+};
+
+/** The fields tasks are sorted on, kept on each document so the store sorts them (undated tasks last). */
+export const sortKeysOf = (doc: Pick<TaskDoc, "dueAt" | "priority">): TaskDoc["sortKeys"] => ({
+  due: doc.dueAt ?? UNDATED,
+  priority: PRIORITY_RANK[doc.priority],
+});
+const UNDATED = "~"; // after every ISO 8601 instant
+const PRIORITY_RANK: Record<TaskSnapshot["priority"], number> = { low: 0, medium: 1, high: 2 };
+
+/** The query behind GET /tasks: the user's live tasks, filtered, sorted by the chosen key. */
+export const listQuery = (userId: string, q: ListTasksQuery): SqlQuerySpec => {
+  const where = ["c.userId = @userId", "NOT IS_DEFINED(c.deleted)"];
+  const parameters: { name: string; value: string | number }[] = [{ name: "@userId", value: userId }];
+  if (q.status) {
+    where.push("c.status = @status");
+    parameters.push({ name: "@status", value: q.status });
+  }
+  if (q.priority) {
+    where.push("c.priority = @priority");
+    parameters.push({ name: "@priority", value: q.priority });
+  }
+  if (q.tag) {
+    where.push("ARRAY_CONTAINS(c.tags, @tag)");
+    parameters.push({ name: "@tag", value: q.tag });
+  }
+  if (q.q) {
+    where.push("(CONTAINS(LOWER(c.title), @q) OR (IS_DEFINED(c.description) AND CONTAINS(LOWER(c.description), @q)))");
+    parameters.push({ name: "@q", value: q.q.toLowerCase() });
+  }
+  const field = { createdAt: "c.createdAt", dueAt: "c.sortKeys.due", priority: "c.sortKeys.priority" }[q.sort];
+  const order = (q.order ?? (q.sort === "dueAt" ? "asc" : "desc")).toUpperCase();
+  return { query: `SELECT * FROM c WHERE ${where.join(" AND ")} ORDER BY ${field} ${order}`, parameters };
+};
 
 export const snapshotOf = (doc: TaskDoc): TaskSnapshot => {
   const clean: Record<string, unknown> = {};
@@ -88,7 +177,7 @@ export class TaskStore {
 
   /** Inserts a new task; a document with the same id makes it a ConflictError. */
   async create(doc: TaskDoc): Promise<TaskDoc> {
-    const { status, resource } = await this.items.create({ ...doc, version: 1 }, doc.userId);
+    const { status, resource } = await this.items.create({ ...doc, version: 1, sortKeys: sortKeysOf(doc) }, doc.userId);
     if (status === 409) throw new ConflictError(`task ${doc.id} exists`);
     return this.remember(resource!);
   }
@@ -120,6 +209,7 @@ export class TaskStore {
         continue;
       }
       after.version = (before.version ?? 0) + 1;
+      after.sortKeys = sortKeysOf(after);
       const { status, resource } = await this.items.replace(after, userId, before._etag ?? "");
       if (resource && status === 200) return { before, after: this.remember(resource) };
       if (status === 404) {
@@ -156,15 +246,23 @@ export class TaskStore {
     return result?.after;
   }
 
-  /** Every live task of a user. */
-  async listOf(userId: string): Promise<TaskDoc[]> {
+  /**
+   * One page of a user's live tasks, filtered and sorted in the query (a
+   * single-partition query), and the cursor of the next page if there is one.
+   */
+  async listOf(userId: string, query: ListTasksQuery): Promise<Page<TaskDoc>> {
+    return pageOf(this.tasks, listQuery(userId, query), userId, query.limit, query.cursor);
+  }
+
+  /** How many live tasks the user has (a single-partition count). */
+  async liveTaskCount(userId: string): Promise<number> {
     const { resources } = await this.tasks.items
-      .query<TaskDoc>(
-        { query: "SELECT * FROM c WHERE c.userId = @userId AND NOT IS_DEFINED(c.deleted)", parameters: [{ name: "@userId", value: userId }] },
+      .query<number>(
+        { query: "SELECT VALUE COUNT(1) FROM c WHERE c.userId = @userId AND NOT IS_DEFINED(c.deleted)", parameters: [{ name: "@userId", value: userId }] },
         { partitionKey: userId },
       )
       .fetchAll();
-    return resources;
+    return resources[0] ?? 0;
   }
 
   /**
@@ -205,19 +303,15 @@ export class TaskStore {
   }
 
   /**
-   * The audit trail of one task, oldest first. The events of one write can
-   * share a millisecond: `rank` (their order within a write) breaks the tie,
-   * here rather than in the query, where two ORDER BY fields would need a
-   * composite index on the container.
+   * One page of a task's audit trail, oldest first, and the cursor of the
+   * next page. The events of one write can share a millisecond: `rank`
+   * (their order within a write) breaks the tie within the page, here rather
+   * than in the query, where two ORDER BY fields would need a composite index.
    */
-  async historyOf(taskId: string): Promise<ItemDefinition[]> {
-    const { resources } = await this.audit.items
-      .query({ query: "SELECT * FROM c WHERE c.taskId = @taskId ORDER BY c.time", parameters: [{ name: "@taskId", value: taskId }] }, { partitionKey: taskId })
-      .fetchAll();
-    const byTimeThenRank = (a: ItemDefinition, b: ItemDefinition) => {
-      const [ta, tb] = [String(a["time"]), String(b["time"])];
-      return ta < tb ? -1 : ta > tb ? 1 : Number(a["rank"] ?? 0) - Number(b["rank"] ?? 0);
-    };
-    return resources.sort(byTimeThenRank).map(({ _rid, _self, _etag, _attachments, _ts, ...entry }) => entry);
+  async historyOf(taskId: string, page: { limit: number; cursor?: string | undefined }): Promise<Page<AuditEntry>> {
+    const spec = { query: "SELECT * FROM c WHERE c.taskId = @taskId ORDER BY c.time", parameters: [{ name: "@taskId", value: taskId }] };
+    const { items, next } = await pageOf<AuditEntry & ItemDefinition>(this.audit, spec, taskId, page.limit, page.cursor);
+    const byTimeThenRank = (a: AuditEntry, b: AuditEntry) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.rank - b.rank);
+    return { items: items.sort(byTimeThenRank).map(({ _rid, _self, _etag, _attachments, _ts, ...entry }) => entry as AuditEntry), ...(next ? { next } : {}) };
   }
 }

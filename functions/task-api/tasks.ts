@@ -4,6 +4,7 @@
  * the relay then carries the entries out.
  */
 import { createHash, randomUUID } from "node:crypto";
+import { z } from "zod";
 import { envelope, type EventData, type EventDef } from "../../shared/catalog/cloudevent.ts";
 import {
   ReminderCancelled,
@@ -17,15 +18,19 @@ import {
   TaskUpdated,
 } from "../../shared/catalog/events.ts";
 import { Service } from "../../shared/catalog/names.ts";
-import type { TaskSnapshot } from "../../shared/catalog/task.ts";
+import { Instant, type TaskSnapshot } from "../../shared/catalog/task.ts";
+import type { AuditEntry } from "../../shared/catalog/audit.ts";
 import { derivedEventId } from "../../shared/host/define.ts";
+import { HttpError } from "../../shared/host/errors.ts";
 import {
   changesBetween,
   crossFieldIssues,
   InvalidRequest,
+  TaskId,
+  UserId,
   resolveRemindAt,
-  selectTasks,
   type CreateTaskBody,
+  type HistoryQuery,
   type InternalCreateTaskBody,
   type ListTasksQuery,
   type UpdateTaskBody,
@@ -39,22 +44,58 @@ export interface Actor {
   correlationId: string;
 }
 
-export class IdempotencyMismatch extends Error {
+/** 422: an Idempotency-Key sent again with a different request. */
+export class IdempotencyMismatch extends HttpError {
   override readonly name = "IdempotencyMismatch";
+  constructor(reason: string) {
+    super(422, { error: "idempotency key reused", reason });
+  }
 }
 
+/** 409: the user has as many live tasks as task-api keeps for one user. */
+export class TooManyTasks extends HttpError {
+  override readonly name = "TooManyTasks";
+  constructor(limit: number) {
+    super(409, { error: "too many tasks", reason: `a user keeps at most ${limit} live tasks; complete or delete some first` });
+  }
+}
+
+/** Limits on what one user may keep. */
+export interface TaskLimits {
+  /** Live (not deleted) tasks per user. */
+  maxLiveTasks: number;
+}
+
+/** How long this replica trusts a user's live-task count between counts by the store. */
+const LIVE_COUNT_TTL_MS = 60_000;
+const LIVE_COUNTS_KEPT = 10_000;
+
+/** The job that brings a task's reminder: one per task (a new time overwrites it). */
 export const reminderJobName = (taskId: string): string => `reminder-${taskId}`;
 
-/** What a reminder job carries back to POST /job/reminder-<taskId>. */
-export interface ReminderJobData {
-  taskId: string;
-  userId: string;
-  remindAt: string;
+/** The job that brings a reminder back after its handling failed: one per task and remind time. */
+export const reminderRetryJobName = (taskId: string, remindAt: string): string => `reminder-${taskId}-retry-${Date.parse(remindAt)}`;
+
+/** What a reminder job carries back to POST /job/<name>. */
+export const ReminderJobData = z.object({
+  taskId: TaskId,
+  userId: UserId,
+  remindAt: Instant,
   /** The write that scheduled the reminder: reminder.due continues its correlation. */
-  correlationId?: string;
+  correlationId: z.string().min(1).max(128).optional(),
   /** The reminder.scheduled event's id. */
-  causationId?: string;
-}
+  causationId: z.string().min(1).max(128).optional(),
+  /** Set on a retry job: how many times handling failed, and when it first did. */
+  attempt: z.number().int().min(1).max(100_000).optional(),
+  firstFailedAt: Instant.optional(),
+});
+export type ReminderJobData = z.infer<typeof ReminderJobData>;
+
+/** A job's data, and the job names it may come under. */
+export const ReminderJob = ReminderJobData.transform((data) => ({
+  data,
+  names: [reminderJobName(data.taskId), reminderRetryJobName(data.taskId, data.remindAt)],
+}));
 
 const hashOf = (value: unknown): string => createHash("sha256").update(JSON.stringify(value)).digest("hex");
 
@@ -62,9 +103,13 @@ const hashOf = (value: unknown): string => createHash("sha256").update(JSON.stri
 const stableId = (...parts: string[]): string => derivedEventId(parts.join("\n"), "id", "");
 
 export class TaskService {
+  /** Live tasks per user as this replica knows them: counted by the store, then kept up to date for a while. */
+  private readonly liveCounts = new Map<string, { count: number; until: number }>();
+
   constructor(
     private readonly store: TaskStore,
     private readonly relay: OutboxRelay,
+    private readonly limits: TaskLimits = { maxLiveTasks: 10_000 },
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -74,6 +119,7 @@ export class TaskService {
     body: CreateTaskBody | InternalCreateTaskBody,
     idempotencyKey?: string,
   ): Promise<{ task: TaskSnapshot; created: boolean }> {
+    if ((await this.liveTasks(actor.userId)) >= this.limits.maxLiveTasks) throw new TooManyTasks(this.limits.maxLiveTasks);
     const at = this.now().toISOString();
     const id = idempotencyKey ? stableId(actor.userId, idempotencyKey) : randomUUID();
     const { reminder, ...fields } = body;
@@ -110,6 +156,7 @@ export class TaskService {
       return { task: snapshotOf(existing), created: false };
     }
     this.relay.afterWrite(written);
+    this.countLive(actor.userId, +1);
     return { task, created: true };
   }
 
@@ -118,8 +165,26 @@ export class TaskService {
     return doc && !doc.deleted ? snapshotOf(doc) : undefined;
   }
 
-  async list(actor: Actor, query: ListTasksQuery): Promise<TaskSnapshot[]> {
-    return selectTasks((await this.store.listOf(actor.userId)).map(snapshotOf), query);
+  /** A page of the user's tasks (filtered and sorted by the store) and the cursor of the next. */
+  async list(actor: Actor, query: ListTasksQuery): Promise<{ tasks: TaskSnapshot[]; next?: string }> {
+    const page = await this.store.listOf(actor.userId, query);
+    return { tasks: page.items.map(snapshotOf), ...(page.next ? { next: page.next } : {}) };
+  }
+
+  /** The user's live tasks: counted by the store at most once a minute, kept up to date by this replica's writes. */
+  private async liveTasks(userId: string): Promise<number> {
+    const known = this.liveCounts.get(userId);
+    if (known && known.until > Date.now()) return known.count;
+    const count = await this.store.liveTaskCount(userId);
+    this.liveCounts.delete(userId);
+    this.liveCounts.set(userId, { count, until: Date.now() + LIVE_COUNT_TTL_MS });
+    if (this.liveCounts.size > LIVE_COUNTS_KEPT) this.liveCounts.delete(this.liveCounts.keys().next().value!);
+    return count;
+  }
+
+  private countLive(userId: string, change: number): void {
+    const known = this.liveCounts.get(userId);
+    if (known) known.count = Math.max(0, known.count + change);
   }
 
   async update(actor: Actor, id: string, body: UpdateTaskBody): Promise<TaskSnapshot | undefined> {
@@ -202,12 +267,16 @@ export class TaskService {
     });
     if (!result || result.before.deleted) return false;
     this.relay.afterWrite(result.after);
+    this.countLive(actor.userId, -1);
     return true;
   }
 
-  async history(actor: Actor, id: string): Promise<unknown[] | undefined> {
+  /** A page of the task's audit trail (also after the task was deleted: the tombstone keeps it the user's). */
+  async history(actor: Actor, id: string, page: HistoryQuery): Promise<{ entries: AuditEntry[]; next?: string } | undefined> {
     const doc = await this.store.get(actor.userId, id);
-    return doc ? this.store.historyOf(id) : undefined;
+    if (!doc) return undefined;
+    const { items, next } = await this.store.historyOf(id, page);
+    return { entries: items, ...(next ? { next } : {}) };
   }
 
   /**

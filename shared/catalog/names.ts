@@ -44,12 +44,24 @@ export const COMPONENTS_USED: Readonly<Record<ServiceName, readonly string[]>> =
 /** The Kubernetes namespace every function, ScaledObject and Dapr resource lives in (deploy/). */
 export const KUBERNETES_NAMESPACE = "taskapp";
 
+/**
+ * The apps that may call task-api's internal API (service invocation, on behalf of a task's
+ * owner): task-api checks the caller daprd names, and Dapr's access control allows only these.
+ */
+export const TASK_API_CALLERS: readonly ServiceName[] = [Service.RecurringTaskService, Service.NotificationService];
+
 /** The services that consume topics; each has its own consumer group and dead-letter topic. */
 export const CONSUMERS = [
   Service.RecurringTaskService,
   Service.NotificationService,
   Service.AuditService,
 ] as const;
+
+/**
+ * The services with a dead-letter topic: every consumer, for what it gives up on; task-api, for
+ * reminder jobs it cannot carry out; lag-dashboard, for the dead letters it reads itself.
+ */
+export const DEAD_LETTER_OWNERS: readonly ServiceName[] = [Service.TaskApi, ...CONSUMERS, Service.LagDashboard];
 
 /**
  * A consumer's dead-letter topic: one per consumer, for every topic it reads,
@@ -105,7 +117,7 @@ export interface TopicSpec {
 /** Every topic the system needs, dead-letter topics included: created explicitly, never auto-created. */
 export const allTopics = (): TopicSpec[] => [
   ...Object.values(Topic).map((name) => ({ name, partitions: TOPIC_PARTITIONS[name], retentionMs: TOPIC_RETENTION_MS[name] })),
-  ...[...CONSUMERS, Service.LagDashboard].map((service) => ({
+  ...DEAD_LETTER_OWNERS.map((service) => ({
     name: deadLetterTopicOf(service),
     partitions: DEAD_LETTER_PARTITIONS,
     retentionMs: DEAD_LETTER_RETENTION_MS,

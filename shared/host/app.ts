@@ -1,9 +1,19 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import { timingSafeEqual } from "node:crypto";
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from "fastify";
+import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { PUBSUB } from "../catalog/names.ts";
 import type { Logger } from "../logger.ts";
 import type { FunctionDef } from "./define.ts";
 import { Dispatcher, type DaprStatus } from "./dispatch.ts";
+import { DependencyBusy, HttpError, serviceBusy, Unauthorized } from "./errors.ts";
 import type { Once } from "./idempotency.ts";
 import { HostMetrics } from "./metrics.ts";
 import type { Publisher } from "./publisher.ts";
@@ -47,17 +57,19 @@ const BulkRequest = z.object({
 });
 
 /**
- * Builds a function as a Dapr app, without listening: tests drive it with
- * `inject`, main.ts listens. It serves the Dapr contract (subscriptions, event
- * delivery single and bulk), /healthz, and the function's own routes.
+ * Builds a function's sidecar-facing app, without listening: tests drive it
+ * with `inject`, main.ts listens on APP_PORT. It serves the Dapr contract
+ * (subscriptions, event delivery single and bulk), the function's sidecar
+ * routes (job callbacks, the internal API), /healthz and /metrics.
+ *
+ * Only the function's own sidecar may call it: every request but /healthz
+ * (the sidecar's and the kubelet's probe, which carry no token) and /metrics
+ * (Prometheus) must carry `dapr-api-token` equal to the app token, compared in
+ * constant time; anything else is 401 before any work. Behind the token, the
+ * caller's app-id that daprd sets (`dapr-caller-app-id`) can be trusted.
  */
-export const buildApp = async (fn: FunctionDef, deps: HostDeps): Promise<FastifyInstance> => {
-  // fastify's logger type trails pino's by a major version; the instance is compatible.
-  const app: FastifyInstance = Fastify({
-    loggerInstance: deps.log as unknown as FastifyBaseLogger,
-    // One log line per event comes from the dispatcher; per-request lines would double the hot path's logging.
-    logController: new LogController({ disableRequestLogging: true }),
-  });
+export const buildApp = async (fn: FunctionDef, deps: HostDeps & { appApiToken: string }): Promise<FastifyInstance> => {
+  const app = baseApp(deps.log, fn);
   const metrics = deps.metrics ?? new HostMetrics(fn.name);
   const dispatcher = new Dispatcher(fn, {
     publisher: deps.publisher,
@@ -66,6 +78,7 @@ export const buildApp = async (fn: FunctionDef, deps: HostDeps): Promise<Fastify
     log: deps.log,
     maxAttempts: deps.maxDeliveryAttempts,
   });
+  requireAppToken(app, deps.appApiToken);
 
   // Dapr delivers single events as application/cloudevents+json.
   app.addContentTypeParser(
@@ -73,8 +86,6 @@ export const buildApp = async (fn: FunctionDef, deps: HostDeps): Promise<Fastify
     { parseAs: "string", bodyLimit: EVENTS_BODY_LIMIT },
     app.getDefaultJsonParser("error", "ignore"),
   );
-
-  app.get("/healthz", async () => ({ status: "ok", service: fn.name }));
 
   app.get("/metrics", async (_request, reply) =>
     reply.header("content-type", metrics.registry.contentType).send(await metrics.registry.metrics()),
@@ -92,8 +103,117 @@ export const buildApp = async (fn: FunctionDef, deps: HostDeps): Promise<Fastify
     });
   }
 
-  await fn.routes?.(app);
+  await fn.sidecarRoutes?.(app);
   return app;
+};
+
+/**
+ * Builds a function's public app (task-api's API), for the port the Ingress
+ * reaches: the function's public routes and /healthz, nothing the sidecar
+ * calls, no /metrics. The function authenticates its callers itself.
+ */
+export const buildPublicApp = async (fn: FunctionDef, deps: { log: Logger }): Promise<FastifyInstance | undefined> => {
+  if (!fn.publicRoutes) return undefined;
+  const app = baseApp(deps.log, fn);
+  const routes = new Map<string, Set<string>>();
+  app.addHook("onRoute", (route) => {
+    // The API's own routes (they declare a schema); not what plugins add (documentation pages).
+    if (!route.schema || (route.schema as { hide?: boolean }).hide) return;
+    const methods = routes.get(route.url) ?? new Set<string>();
+    for (const m of [route.method].flat()) methods.add(m);
+    routes.set(route.url, methods);
+  });
+  await fn.publicRoutes(app);
+  await app.after();
+  answerUndeclaredMethods(app, routes);
+  return app;
+};
+
+/** What both apps share: the logger, zod schemas on routes, /healthz, one error handler. */
+const baseApp = (log: Logger, fn: FunctionDef): FastifyInstance => {
+  // fastify's logger type trails pino's by a major version; the instance is compatible.
+  const app: FastifyInstance = Fastify({
+    loggerInstance: log as unknown as FastifyBaseLogger,
+    // One log line per event comes from the dispatcher; per-request lines would double the hot path's logging.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(errorHandler(fn));
+  app.get("/healthz", async () => ({ status: "ok", service: fn.name }));
+  return app;
+};
+
+/** Paths any caller may read: probes (which carry no token) and metrics (Prometheus). */
+const OPEN_PATHS = new Set(["/healthz", "/metrics"]);
+
+/** Refuses (401) every request but /healthz and /metrics that does not carry the sidecar's app token. */
+export const requireAppToken = (app: FastifyInstance, token: string): void => {
+  const expected = Buffer.from(token);
+  app.addHook("onRequest", async (request) => {
+    if (OPEN_PATHS.has(request.url.split("?")[0]!)) return;
+    const given = request.headers["dapr-api-token"];
+    const presented = Buffer.from(typeof given === "string" ? given : "");
+    if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) {
+      throw new Unauthorized(given === undefined ? "this port answers the function's Dapr sidecar only: dapr-api-token missing" : "dapr-api-token does not match", "dapr-app");
+    }
+  });
+};
+
+const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
+
+/** A method a path does not declare is 405 with the methods it does (Allow), not 404. */
+const answerUndeclaredMethods = (app: FastifyInstance, routes: Map<string, Set<string>>): void => {
+  for (const [url, declared] of routes) {
+    const missing = METHODS.filter((m) => !declared.has(m));
+    if (missing.length === 0 || url === "*") continue;
+    const allow = [...declared].filter((m) => m !== "HEAD").join(", ");
+    app.route({
+      method: [...missing],
+      url,
+      handler: async () => {
+        throw new HttpError(405, { error: "method not allowed", reason: `${url} answers ${allow}` }, { allow });
+      },
+    });
+  }
+};
+
+/**
+ * The one error handler of every function: an HttpError is sent as it is; a
+ * request that fails its schema is 400 with every bad field named; fastify's
+ * own 4xx (malformed JSON, body too large, unsupported media type) keep their
+ * status; a busy dependency is 503 with Retry-After; the function maps its own
+ * failures (FunctionDef.httpErrors); anything else is logged and 500.
+ */
+const errorHandler = (fn: FunctionDef) => (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+  const known = err instanceof HttpError ? err : (fn.httpErrors?.(err) ?? asHttpError(err));
+  if (known) {
+    if (known.status >= 500) request.log.warn({ err }, `answered ${known.status}`);
+    return reply.code(known.status).headers(known.headers).send(known.body);
+  }
+  request.log.error({ err }, "request failed");
+  return reply.code(500).send({ error: "internal error" });
+};
+
+const asHttpError = (err: FastifyError): HttpError | undefined => {
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    const where = err.validationContext ?? "body";
+    return new HttpError(400, {
+      error: "invalid request",
+      issues: err.validation.flatMap((issue) => {
+        const field = issue.instancePath.split("/").filter(Boolean).join(".");
+        const keys = (issue.params as { keys?: unknown }).keys;
+        return issue.keyword === "unrecognized_keys" && Array.isArray(keys)
+          ? keys.map((key) => ({ in: where, field: [field, String(key)].filter(Boolean).join("."), message: "unknown field" }))
+          : [{ in: where, field: field || "(root)", message: issue.message }];
+      }),
+    });
+  }
+  if (err instanceof DependencyBusy) return serviceBusy(err.message);
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+    return new HttpError(err.statusCode, { error: err.message, ...(err.code ? { code: err.code } : {}) });
+  }
+  return undefined;
 };
 
 /**

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { envelope, type CloudEvent, type EventData, type EventDef } from "../catalog/cloudevent.ts";
 import type { Logger } from "../logger.ts";
+import type { HttpError } from "./errors.ts";
 import type { Once } from "./idempotency.ts";
 import type { Publisher } from "./publisher.ts";
 
@@ -41,8 +42,20 @@ export interface FunctionDef {
   /** The service name: Dapr app-id, consumer group, dead-letter topic owner, `service` in logs. */
   readonly name: string;
   readonly consumers: readonly Consumer<any>[];
-  /** HTTP routes of the function besides the Dapr contract (task-api's API, job callbacks). */
-  readonly routes?: (app: FastifyInstance) => void | Promise<void>;
+  /**
+   * Routes the sidecar calls besides event delivery: job callbacks, the internal API other
+   * functions reach by service invocation. Served on the app port, behind the app token.
+   */
+  readonly sidecarRoutes?: (app: FastifyInstance) => void | Promise<void>;
+  /**
+   * The public API (task-api's), on its own port: the one the Ingress reaches. The function
+   * authenticates its callers itself; nothing the sidecar calls is served there.
+   */
+  readonly publicRoutes?: (app: FastifyInstance) => void | Promise<void>;
+  /** Maps failures of the function's own to HTTP answers (its store out of reach → 503, say). */
+  readonly httpErrors?: (err: unknown) => HttpError | undefined;
+  /** Work that runs while the function serves (task-api's outbox sweep): started once listening, stopped before exit. */
+  readonly background?: { start(): void; stop(): Promise<void> };
   /** Bulk subscribe for every topic of this function; off unless set. */
   readonly bulk?: BulkOptions;
 }

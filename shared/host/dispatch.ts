@@ -1,10 +1,9 @@
-import { createHash } from "node:crypto";
 import type { z } from "zod";
 import { CloudEventEnvelope, type CloudEvent } from "../catalog/cloudevent.ts";
-import { DEAD_LETTER_TYPE, type DeadLetterKind, type DeadLetterRecord } from "../catalog/dead-letter.ts";
-import { deadLetterTopicOf } from "../catalog/names.ts";
+import type { DeadLetterKind } from "../catalog/dead-letter.ts";
 import type { Logger } from "../logger.ts";
-import { handlerContext, derivedEventId, type Consumer, type FunctionDef } from "./define.ts";
+import { deadLetterWriter, type DeadLetterWriter } from "./dead-letters.ts";
+import { handlerContext, type Consumer, type FunctionDef } from "./define.ts";
 import { DependencyBusy, describeError, PermanentError } from "./errors.ts";
 import type { Once } from "./idempotency.ts";
 import type { EventOutcome, HostMetrics } from "./metrics.ts";
@@ -36,11 +35,13 @@ export interface DispatchDeps {
 export class Dispatcher {
   private readonly routes = new Map<string, Map<string, Consumer[]>>();
   private readonly attempts = new AttemptCounter(10_000);
+  private readonly deadLetters: DeadLetterWriter;
 
   constructor(
     private readonly fn: FunctionDef,
     private readonly deps: DispatchDeps,
   ) {
+    this.deadLetters = deadLetterWriter(fn.name, deps.publisher);
     for (const consumer of fn.consumers) {
       const byType = this.routes.get(consumer.event.topic) ?? new Map<string, Consumer[]>();
       byType.set(consumer.event.type, [...(byType.get(consumer.event.type) ?? []), consumer]);
@@ -53,7 +54,7 @@ export class Dispatcher {
   }
 
   get deadLetterTopic(): string {
-    return deadLetterTopicOf(this.fn.name);
+    return this.deadLetters.topic;
   }
 
   async deliver(topic: string, raw: unknown): Promise<DaprStatus> {
@@ -138,36 +139,13 @@ export class Dispatcher {
     attempts: number,
     log: Logger = this.deps.log,
   ): Promise<DaprStatus> {
-    const original = CloudEventEnvelope.safeParse(raw);
-    const originalId = original.success ? original.data.id : hashOf(raw);
-    const subject = original.success ? (original.data.subject ?? originalId) : originalId;
-    const record: DeadLetterRecord = {
-      service: this.fn.name,
-      topic,
-      kind,
-      reason,
-      attempts,
-      deadLetteredAt: new Date().toISOString(),
-      event: raw,
-    };
     try {
-      await this.deps.publisher.publish(this.deadLetterTopic, {
-        specversion: "1.0",
-        id: derivedEventId(originalId, DEAD_LETTER_TYPE, this.fn.name),
-        source: this.fn.name,
-        type: DEAD_LETTER_TYPE,
-        subject,
-        time: record.deadLetteredAt,
-        datacontenttype: "application/json",
-        correlationid: original.success ? (original.data.correlationid ?? originalId) : originalId,
-        causationid: originalId,
-        data: record,
-      });
+      await this.deadLetters.record({ topic, kind, reason, attempts, original: raw });
     } catch (err) {
       log.error({ err, kind, reason }, "dead-letter publish failed; will retry the event");
       return "RETRY";
     }
-    log.error({ kind, reason, attempts, deadLetterTopic: this.deadLetterTopic }, "event dead-lettered");
+    log.error({ kind, reason, attempts, deadLetterTopic: this.deadLetters.topic }, "event dead-lettered");
     return "SUCCESS";
   }
 }
@@ -207,6 +185,3 @@ class AttemptCounter {
 
 const issuesOf = (error: z.ZodError): string =>
   error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
-
-const hashOf = (raw: unknown): string =>
-  createHash("sha256").update(JSON.stringify(raw) ?? String(raw)).digest("hex").slice(0, 32);

@@ -37,3 +37,31 @@ export class PublishError extends Error {
 
 export const describeError = (err: unknown): string =>
   err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+
+/**
+ * A failure with the HTTP answer it deserves: the host's error handler sends
+ * `status`, `body` and `headers` as they are. Anything else a route throws is
+ * a 500 (logged), unless the function maps it (FunctionDef.httpErrors).
+ */
+export class HttpError extends Error {
+  override readonly name: string = "HttpError";
+  constructor(
+    readonly status: number,
+    readonly body: { error: string; reason?: string } & Record<string, unknown>,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(body.reason ?? body.error);
+  }
+}
+
+/** 503 with Retry-After: busy or a dependency out of reach; the same request may be sent again later. */
+export const serviceBusy = (reason: string, retryAfterS = 1): HttpError =>
+  new HttpError(503, { error: "busy", reason }, { "retry-after": String(retryAfterS) });
+
+/** 401: no valid credentials; the reason says what was wrong. */
+export class Unauthorized extends HttpError {
+  override readonly name = "Unauthorized";
+  constructor(reason: string, realm = "task-api") {
+    super(401, { error: "unauthorized", reason }, { "www-authenticate": `Bearer realm="${realm}"` });
+  }
+}

@@ -10,6 +10,7 @@
  */
 import { STATE_STORE } from "../catalog/names.ts";
 import { DependencyBusy } from "./errors.ts";
+import { sidecarHeaders, sidecarUrl, type SidecarAddress } from "./sidecar.ts";
 
 export interface Once {
   /** Runs `effect` unless it already ran for `key`; true if it ran now. */
@@ -31,12 +32,13 @@ export interface StateClient {
   remove(key: string): Promise<void>;
 }
 
-export const daprStateClient = (opts: { daprHost: string; daprPort: number; store?: string }): StateClient => {
-  const base = `http://${opts.daprHost}:${opts.daprPort}/v1.0/state/${opts.store ?? STATE_STORE}`;
+export const daprStateClient = (opts: SidecarAddress & { store?: string }): StateClient => {
+  const base = sidecarUrl(opts, `/v1.0/state/${opts.store ?? STATE_STORE}`);
+  const headers = sidecarHeaders(opts);
   const save = (key: string, value: ClaimValue, etag?: string, firstWrite = true) =>
     fetch(base, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...headers },
       body: JSON.stringify([
         { key, value, ...(etag ? { etag } : {}), options: { concurrency: firstWrite ? "first-write" : "last-write", consistency: "strong" } },
       ]),
@@ -50,7 +52,7 @@ export const daprStateClient = (opts: { daprHost: string; daprPort: number; stor
       return res.ok;
     },
     async read(key) {
-      const res = await fetch(`${base}/${encodeURIComponent(key)}?consistency=strong`, { signal: AbortSignal.timeout(5_000) });
+      const res = await fetch(`${base}/${encodeURIComponent(key)}?consistency=strong`, { headers, signal: AbortSignal.timeout(5_000) });
       if (res.status === 204 || res.status === 404) {
         await res.body?.cancel();
         return undefined;
@@ -64,7 +66,7 @@ export const daprStateClient = (opts: { daprHost: string; daprPort: number; stor
       await res.body?.cancel();
     },
     async remove(key) {
-      const res = await fetch(`${base}/${encodeURIComponent(key)}`, { method: "DELETE", signal: AbortSignal.timeout(5_000) });
+      const res = await fetch(`${base}/${encodeURIComponent(key)}`, { method: "DELETE", headers, signal: AbortSignal.timeout(5_000) });
       await res.body?.cancel();
     },
   };

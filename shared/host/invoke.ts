@@ -1,4 +1,6 @@
 /** Dapr service invocation over the sidecar's HTTP API: the only way functions call each other. */
+import { sidecarHeaders, sidecarUrl, type SidecarAddress } from "./sidecar.ts";
+
 export interface InvokeResult {
   status: number;
   body: unknown;
@@ -16,14 +18,14 @@ export class InvokeError extends Error {
   override readonly name = "InvokeError";
 }
 
-export const createDaprInvoker = (opts: { daprHost: string; daprPort: number; timeoutMs?: number }): Invoker => ({
+export const createDaprInvoker = (opts: SidecarAddress & { timeoutMs?: number }): Invoker => ({
   async invoke(appId, path, request = {}) {
-    const url = `http://${opts.daprHost}:${opts.daprPort}/v1.0/invoke/${encodeURIComponent(appId)}/method/${path.replace(/^\//, "")}`;
+    const url = sidecarUrl(opts, `/v1.0/invoke/${encodeURIComponent(appId)}/method/${path.replace(/^\//, "")}`);
     let res: Response;
     try {
       res = await fetch(url, {
         method: request.method ?? "GET",
-        headers: { ...(request.body === undefined ? {} : { "content-type": "application/json" }), ...request.headers },
+        headers: { ...(request.body === undefined ? {} : { "content-type": "application/json" }), ...request.headers, ...sidecarHeaders(opts) },
         ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
         signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
       });

@@ -1,7 +1,14 @@
+import { sidecarHeaders, sidecarUrl, type SidecarAddress } from "./sidecar.ts";
+
 /**
  * The Dapr Jobs API (stable at /v1.0/jobs from Dapr 1.18) over the sidecar's
  * HTTP API. When a job is due the sidecar calls the app at POST /job/<name>
  * with the job's data; 2xx (or 404) marks it done. At least once, never early.
+ *
+ * Without a failure policy the scheduler retries a failed trigger 3 times, 1 s
+ * apart, then drops the job: every job here carries one that retries every
+ * JOB_RETRY_INTERVAL for JOB_RETRIES times (10 minutes), so an app briefly
+ * unable to handle it does not lose it.
  */
 export interface Jobs {
   /** Creates or replaces the job `name`, due once at `dueTime` (RFC 3339; a past time means now). */
@@ -10,16 +17,19 @@ export interface Jobs {
   remove(name: string): Promise<void>;
 }
 
+/** The failure policy every job carries: retry the trigger every 10 s, 60 times. */
+export const JOB_FAILURE_POLICY = { constant: { interval: "10s", maxRetries: 60 } } as const;
+
 export class JobsError extends Error {
   override readonly name = "JobsError";
 }
 
-export const createDaprJobs = (opts: { daprHost: string; daprPort: number; timeoutMs?: number }): Jobs => {
-  const url = (name: string) => `http://${opts.daprHost}:${opts.daprPort}/v1.0/jobs/${encodeURIComponent(name)}`;
+export const createDaprJobs = (opts: SidecarAddress & { timeoutMs?: number }): Jobs => {
+  const url = (name: string) => sidecarUrl(opts, `/v1.0/jobs/${encodeURIComponent(name)}`);
   const call = async (name: string, init: RequestInit, okStatuses: number[] = []) => {
     let res: Response;
     try {
-      res = await fetch(url(name), { ...init, signal: AbortSignal.timeout(opts.timeoutMs ?? 5_000) });
+      res = await fetch(url(name), { ...init, headers: { ...init.headers, ...sidecarHeaders(opts) }, signal: AbortSignal.timeout(opts.timeoutMs ?? 5_000) });
     } catch (err) {
       throw new JobsError(`job ${name}: sidecar unreachable: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
@@ -32,7 +42,12 @@ export const createDaprJobs = (opts: { daprHost: string; daprPort: number; timeo
         method: "POST",
         headers: { "content-type": "application/json" },
         // A due time already past (the job was scheduled late) fires as soon as possible.
-        body: JSON.stringify({ dueTime: Date.parse(job.dueTime) <= Date.now() ? "1s" : job.dueTime, data: job.data, overwrite: true }),
+        body: JSON.stringify({
+          dueTime: Date.parse(job.dueTime) <= Date.now() ? "1s" : job.dueTime,
+          data: job.data,
+          overwrite: true,
+          failurePolicy: JOB_FAILURE_POLICY,
+        }),
       }),
     remove: (name) => call(name, { method: "DELETE" }, [404]),
   };

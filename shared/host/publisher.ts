@@ -4,6 +4,7 @@ import type { CloudEventEnvelope } from "../catalog/cloudevent.ts";
 import { PUBSUB } from "../catalog/names.ts";
 import { Coalescer, type Outcome } from "../coalesce.ts";
 import { describeError, PublishError } from "./errors.ts";
+import { sidecarHeaders, sidecarUrl, type SidecarAddress } from "./sidecar.ts";
 
 /** Publishes a finished CloudEvent; the partition key is the event's subject. */
 export interface Publisher {
@@ -78,10 +79,10 @@ export type BulkPublishAttempt = (topic: string, events: CloudEventEnvelope[]) =
  * names the entries that failed (then only those). A request that hangs fails after `timeoutMs`.
  */
 export const daprBulkPublishAttempt = (
-  opts: { daprHost: string; daprPort: number; pubsub?: string; timeoutMs?: number },
+  opts: SidecarAddress & { pubsub?: string; timeoutMs?: number },
 ): BulkPublishAttempt =>
   async (topic, events) => {
-    const url = `http://${opts.daprHost}:${opts.daprPort}/v1.0-alpha1/publish/bulk/${opts.pubsub ?? PUBSUB}/${encodeURIComponent(topic)}`;
+    const url = sidecarUrl(opts, `/v1.0-alpha1/publish/bulk/${opts.pubsub ?? PUBSUB}/${encodeURIComponent(topic)}`);
     const body = events.map((event, i) => ({
       entryId: String(i),
       event,
@@ -90,7 +91,7 @@ export const daprBulkPublishAttempt = (
     }));
     const res = await fetch(url, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...sidecarHeaders(opts) },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
     });
@@ -142,10 +143,11 @@ export const batchedPublishAttempt = (send: BulkPublishAttempt, options: Batchin
   };
 };
 
-export const createDaprClient = (daprHost: string, daprPort: number): DaprClient =>
+export const createDaprClient = (sidecar: SidecarAddress): DaprClient =>
   new DaprClient({
-    daprHost,
-    daprPort: String(daprPort),
+    daprHost: sidecar.daprHost,
+    daprPort: String(sidecar.daprPort),
+    ...(sidecar.apiToken ? { daprApiToken: sidecar.apiToken } : {}),
     communicationProtocol: CommunicationProtocolEnum.HTTP,
     // Failures reach the caller as thrown errors; the SDK's own log lines would only repeat them.
     logger: { level: LogLevel.Error, service: silentSdkLogger },
@@ -159,5 +161,5 @@ const silentSdkLogger = { error() {}, warn() {}, info() {}, verbose() {}, debug(
  * bounded retries.
  */
 export const createDaprPublisher = (
-  opts: { daprHost: string; daprPort: number; retry?: RetryPolicy; batching?: BatchingOptions },
+  opts: SidecarAddress & { retry?: RetryPolicy; batching?: BatchingOptions },
 ): Publisher => withRetry(batchedPublishAttempt(daprBulkPublishAttempt(opts), opts.batching), opts.retry);

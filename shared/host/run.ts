@@ -2,17 +2,20 @@ import type { FastifyInstance } from "fastify";
 import { COMPONENTS_USED, STATE_STORE } from "../catalog/names.ts";
 import { ConfigError, HostConfig, parseConfig } from "../config.ts";
 import { createLogger, type Logger } from "../logger.ts";
-import { buildApp } from "./app.ts";
+import { buildApp, buildPublicApp } from "./app.ts";
 import type { FunctionDef } from "./define.ts";
 import { createDaprJobs, type Jobs } from "./jobs.ts";
 import { createOnce, daprStateClient, type Once } from "./idempotency.ts";
 import { createDaprInvoker, type Invoker } from "./invoke.ts";
 import { HostMetrics, instrumentPublisher } from "./metrics.ts";
 import { createDaprPublisher, type Publisher } from "./publisher.ts";
+import type { SidecarAddress } from "./sidecar.ts";
 
 /** What the host hands a function's builder: its sidecar's APIs and its logger. */
 export interface HostContext {
   config: HostConfig;
+  /** The function's sidecar, for clients the host does not make (the dead-letter reader's SDK client, say). */
+  sidecar: SidecarAddress;
   metrics: HostMetrics;
   log: Logger;
   publisher: Publisher;
@@ -42,13 +45,15 @@ export const exitOnConfigError = (service: string, err: unknown): never => {
 
 /**
  * Starts a function as a process: config from the environment, publisher and
- * jobs over its sidecar, listen on APP_PORT. SIGTERM/SIGINT stop accepting
- * connections, let in-flight work finish (onClose hooks run), then exit 0.
+ * jobs over its sidecar, the sidecar-facing app on APP_PORT (behind the app
+ * token) and, for a function with a public API, the public app on
+ * PUBLIC_PORT. SIGTERM/SIGINT stop accepting connections, let in-flight work
+ * finish (the function's background work stops), then exit 0.
  */
 export const runFunction = async (
   service: string,
   build: FunctionDef | ((host: HostContext) => FunctionDef | Promise<FunctionDef>),
-): Promise<FastifyInstance> => {
+): Promise<{ app: FastifyInstance; publicApp: FastifyInstance | undefined }> => {
   let config: HostConfig;
   try {
     config = parseConfig(HostConfig);
@@ -56,12 +61,13 @@ export const runFunction = async (
     return exitOnConfigError(service, err);
   }
   const log = createLogger(service, config.LOG_LEVEL);
-  const sidecar = { daprHost: config.DAPR_HOST, daprPort: config.DAPR_HTTP_PORT };
+  const sidecar: SidecarAddress = { daprHost: config.DAPR_HOST, daprPort: config.DAPR_HTTP_PORT, apiToken: config.DAPR_API_TOKEN };
   const metrics = new HostMetrics(service);
   const host: HostContext = {
     config,
     metrics,
     log,
+    sidecar,
     publisher: instrumentPublisher(createDaprPublisher(sidecar), metrics),
     jobs: createDaprJobs(sidecar),
     invoker: createDaprInvoker(sidecar),
@@ -79,25 +85,31 @@ export const runFunction = async (
     metrics,
     log,
     maxDeliveryAttempts: config.DELIVERY_MAX_ATTEMPTS,
+    appApiToken: config.APP_API_TOKEN,
   });
+  const publicApp = await buildPublicApp(fn, { log });
 
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;
     closing = true;
     log.info({ signal }, "shutting down: finishing in-flight work");
-    app.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, "shutdown failed");
-        process.exit(1);
-      },
-    );
+    Promise.all([publicApp?.close(), app.close()])
+      .then(() => fn.background?.stop())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, "shutdown failed");
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
 
   await app.listen({ host: config.APP_HOST, port: config.APP_PORT });
-  log.info({ port: config.APP_PORT, daprHttpPort: config.DAPR_HTTP_PORT }, "listening");
-  return app;
+  if (publicApp) await publicApp.listen({ host: config.APP_HOST, port: config.PUBLIC_PORT });
+  fn.background?.start();
+  log.info({ appPort: config.APP_PORT, ...(publicApp ? { publicPort: config.PUBLIC_PORT } : {}), daprHttpPort: config.DAPR_HTTP_PORT }, "listening");
+  return { app, publicApp };
 };

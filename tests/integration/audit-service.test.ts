@@ -30,7 +30,6 @@ import { defineFunction } from "../../shared/host/define.ts";
 import { runWithSidecar, type FunctionUnderTest } from "../../shared/testing/function-under-test.ts";
 import { readTopicUntil } from "../../shared/testing/kafka.ts";
 import { startFunction, type RunningFunction } from "../../tools/stack/functions.ts";
-import { sidecarFor } from "../../tools/stack/stack.ts";
 import { waitFor } from "../../shared/testing/wait.ts";
 
 const stack = inject("stack");
@@ -81,7 +80,7 @@ beforeAll(async () => {
   api = await startFunction(stack, Service.TaskApi, { env: { AUTH_JWT_SECRET: secret, LOG_LEVEL: "warn" } });
   audit = await startFunction(stack, Service.AuditService, { env: { LOG_LEVEL: "info" } });
   producer = await runWithSidecar(stack, defineFunction({ name: producerName, consumers: [] }));
-  base = `http://127.0.0.1:${api.appPort}`;
+  base = `http://127.0.0.1:${api.publicPort}`;
   const client = new CosmosClient({
     endpoint: stack.cosmosEndpoint,
     key: stack.cosmosKey,
@@ -279,13 +278,12 @@ describe("bursts of writes", () => {
 
   it(`catches up on a backlog of ${WRITES} events written while its sidecar was down`, async () => {
     const prefix = `backlog-${run}-`;
-    const httpPort = audit.sidecar.httpPort;
     await audit.sidecar.stop();
     const { ids } = await burst(prefix);
     expect(await rowsOf(prefix)).toHaveLength(0);
 
     const restarted = Date.now();
-    audit.sidecar = await sidecarFor(stack, Service.AuditService, audit.appPort, { httpPort });
+    await audit.restartSidecar();
     const { first, last } = span(await expectOneEntryPerCreate(prefix, ids));
     console.log(
       `[audit backlog] ${WRITES} events: first entry ${first - restarted} ms after the sidecar started, ` +

@@ -99,7 +99,7 @@ afterAll(async () => {
 const token = () => mintToken(secret, "autoscaling");
 
 const createTask = async (body: Record<string, unknown>): Promise<string> => {
-  const res = await fetch(`http://127.0.0.1:${taskApi.appPort}/tasks`, {
+  const res = await fetch(`http://127.0.0.1:${taskApi.publicPort}/tasks`, {
     method: "POST",
     headers: { authorization: `Bearer ${await token()}`, "content-type": "application/json" },
     body: JSON.stringify(body),
@@ -109,7 +109,7 @@ const createTask = async (body: Record<string, unknown>): Promise<string> => {
 };
 
 const callTaskApi = async (method: string, path: string): Promise<{ status: number; body: unknown }> => {
-  const res = await fetch(`http://127.0.0.1:${taskApi.appPort}${path}`, { method, headers: { authorization: `Bearer ${await token()}` } });
+  const res = await fetch(`http://127.0.0.1:${taskApi.publicPort}${path}`, { method, headers: { authorization: `Bearer ${await token()}` } });
   return { status: res.status, body: await res.json() };
 };
 
@@ -144,7 +144,7 @@ const DashboardConsumer = z.object({
 const dashboardView = async (): Promise<Map<string, z.output<typeof DashboardConsumer>>> => {
   const body = z
     .object({ consumers: z.array(DashboardConsumer) })
-    .parse(await (await fetch(`http://127.0.0.1:${dashboard.appPort}/api/lag`)).json());
+    .parse(await (await fetch(`http://127.0.0.1:${dashboard.publicPort}/api/lag`)).json());
   return new Map(body.consumers.map((c) => [c.service, c]));
 };
 
@@ -207,7 +207,7 @@ describe("KEDA scaling the consumers on a local control plane", () => {
       args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
     });
     const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
-    await page.goto(`http://127.0.0.1:${dashboard.appPort}/`);
+    await page.goto(`http://127.0.0.1:${dashboard.publicPort}/`);
 
     closeWebhook();
     for (const service of CONSUMERS) autoscaling.runner.release(service);

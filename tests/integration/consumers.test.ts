@@ -82,7 +82,7 @@ const startNotifications = () =>
 
 const call = async (user: string, method: string, path: string, body?: unknown) => {
   if (!tokens.has(user)) tokens.set(user, await mintToken(secret, user));
-  const res = await fetch(`http://127.0.0.1:${taskApi.appPort}${path}`, {
+  const res = await fetch(`http://127.0.0.1:${taskApi.publicPort}${path}`, {
     method,
     headers: { authorization: `Bearer ${tokens.get(user)}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),

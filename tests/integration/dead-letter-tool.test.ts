@@ -85,7 +85,7 @@ beforeAll(async () => {
   await consumerApp.publisher.publish(topic, rejected);
   // What Dapr writes when its own retries run out: the original record's bytes as they were,
   // with the attributes Dapr added at publish (topic, pubsubname, trace). Raw payload keeps them as given.
-  const dapr = createDaprClient("127.0.0.1", consumerApp.sidecar.httpPort);
+  const dapr = createDaprClient(consumerApp.sidecarAddress);
   const { error } = await dapr.pubsub.publish(
     PUBSUB,
     deadLetterTopic,

@@ -23,7 +23,7 @@ describe("Dapr Jobs API through the scheduler", () => {
       defineFunction({
         name: `jobs-${randomUUID().slice(0, 8)}`,
         consumers: [],
-        routes: (app) => {
+        sidecarRoutes: (app) => {
           app.post<{ Params: { name: string } }>("/job/:name", async (req) => {
             fired.push({ name: req.params.name, at: Date.now(), body: req.body });
             return {};
@@ -38,7 +38,7 @@ describe("Dapr Jobs API through the scheduler", () => {
     const scheduledAt = Date.now();
     const res = await fetch(`http://127.0.0.1:${fn.sidecar.httpPort}/v1.0/jobs/reminder-t1`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", "dapr-api-token": fn.sidecarAddress.apiToken! },
       body: JSON.stringify({ dueTime: "2s", data: { taskId: "t1" } }),
     });
     expect(res.status).toBeLessThan(300);

@@ -59,7 +59,7 @@ describe("Kafka outage", () => {
   it("publishes every write acknowledged while the broker was down, in order per task, none twice", async () => {
     const token = await mintToken(secret, "olga");
     const call = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`http://127.0.0.1:${api.appPort}${path}`, {
+      const res = await fetch(`http://127.0.0.1:${api.publicPort}${path}`, {
         method,
         headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),

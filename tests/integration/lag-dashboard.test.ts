@@ -51,14 +51,14 @@ const lagOnPage = async (service: string): Promise<number> => {
 
 describe("lag dashboard", () => {
   it("shows a stopped consumer's lag rising, and falling after it restarts", async () => {
-    await page.goto(`http://127.0.0.1:${dashboard.appPort}/`);
+    await page.goto(`http://127.0.0.1:${dashboard.publicPort}/`);
     const service = Service.NotificationService;
     await waitUntil("the dashboard to render", async () => (await page.locator(`[data-service="${service}"]`).count()) === 1, { timeoutMs: 20_000 });
     const before = await lagOnPage(service);
 
     const token = await mintToken(secret, "dash");
     for (let i = 0; i < 5; i++) {
-      const res = await fetch(`http://127.0.0.1:${taskApi.appPort}/tasks`, {
+      const res = await fetch(`http://127.0.0.1:${taskApi.publicPort}/tasks`, {
         method: "POST",
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
         body: JSON.stringify({ title: `lag ${i}`, reminder: { remindAt: new Date(Date.now() + 1_000).toISOString() } }),
@@ -79,7 +79,7 @@ describe("lag dashboard", () => {
   });
 
   it("serves the same figures as JSON and as kafka-exporter style gauges", async () => {
-    const api = (await (await fetch(`http://127.0.0.1:${dashboard.appPort}/api/lag`)).json()) as {
+    const api = (await (await fetch(`http://127.0.0.1:${dashboard.publicPort}/api/lag`)).json()) as {
       consumers: { service: string; totalLag: number; keda: { replicas: number; atZero: boolean } }[];
       history: unknown[];
     };

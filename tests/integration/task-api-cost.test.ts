@@ -34,7 +34,7 @@ const call = async (user: string, method: string, path: string, body?: unknown) 
 /** The outbox relay has carried out everything (the backlog gauge task-api exports is 0). */
 const outboxDrained = () =>
   waitFor("task-api's outbox to drain", async () => {
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${api.appPort}/metrics`)).text();
     return /^taskapp_outbox_backlog\{[^}]*\} 0$/m.test(metrics) ? true : undefined;
   });
 
@@ -42,7 +42,7 @@ const stats = (): Promise<CosmosStats> => readCosmosStats(stack.cosmosStatsUrl!)
 
 beforeAll(async () => {
   api = await startFunction(stack, Service.TaskApi, { env: { AUTH_JWT_SECRET: secret, MAX_REQUESTS_IN_FLIGHT: String(MAX_IN_FLIGHT) } });
-  base = `http://127.0.0.1:${api.appPort}`;
+  base = `http://127.0.0.1:${api.publicPort}`;
 });
 afterAll(async () => api?.stop());
 
@@ -99,7 +99,7 @@ describe("admission control", () => {
       (r) => (r.value as { type: string; data: { userId: string } }).type === TaskCreated.type && (r.value as { data: { userId: string } }).data.userId === user,
     );
     expect(events.map((r) => (r.value as { subject: string }).subject).sort()).toEqual([...created].sort());
-    const listed = await call(user, "GET", "/tasks?limit=500");
+    const listed = await call(user, "GET", "/tasks?limit=100");
     expect((listed.body!["tasks"] as { id: string }[]).map((t) => t.id).sort()).toEqual([...created].sort());
   });
 });

@@ -16,7 +16,6 @@ import { Service, Topic } from "../../shared/catalog/names.ts";
 import { endOffsetTotal, readTopicToEnd, readTopicUntil, type TopicRecord } from "../../shared/testing/kafka.ts";
 import { startFunction, type RunningFunction } from "../../tools/stack/functions.ts";
 import { repoRoot } from "../../tools/stack/paths.ts";
-import { sidecarFor } from "../../tools/stack/stack.ts";
 
 const stack = inject("stack");
 const secret = randomUUID() + randomUUID();
@@ -47,7 +46,7 @@ const readUntil = (topic: string, done: (records: TopicRecord[]) => boolean, tim
 
 beforeAll(async () => {
   api = await startFunction(stack, Service.TaskApi, { env: { AUTH_JWT_SECRET: secret, LOG_LEVEL: "info" } });
-  base = `http://127.0.0.1:${api.appPort}`;
+  base = `http://127.0.0.1:${api.publicPort}`;
 });
 afterAll(async () => api?.stop());
 
@@ -159,6 +158,42 @@ describe("task-api writes", () => {
   });
 });
 
+describe("task-api lists", () => {
+  it("filters and sorts in the store (undated tasks last) and hands out the rest a page at a time", async () => {
+    const user = `pager-${randomUUID().slice(0, 6)}`;
+    const make = async (body: Record<string, unknown>) => (await call(user, "POST", "/tasks", body)).body!["id"] as string;
+    const rent = await make({ title: "Pay rent", priority: "high", tags: ["home"], dueAt: "2031-03-01T00:00:00Z" });
+    const walk = await make({ title: "Walk", description: "the DOG", priority: "low", dueAt: "2031-02-01T00:00:00Z" });
+    const read = await make({ title: "Read", priority: "medium" });
+    await call(user, "POST", `/tasks/${read}/complete`);
+    const ids = async (query: string) => ((await call(user, "GET", `/tasks?${query}`)).body!["tasks"] as { id: string }[]).map((t) => t.id);
+    expect(await ids("sort=dueAt")).toEqual([walk, rent, read]);
+    expect(await ids("sort=priority")).toEqual([rent, read, walk]);
+    expect(await ids("sort=priority&order=asc")).toEqual([walk, read, rent]);
+    expect(await ids("q=dog")).toEqual([walk]);
+    expect(await ids("tag=home")).toEqual([rent]);
+    expect(await ids("status=completed")).toEqual([read]);
+
+    const more = [];
+    for (let i = 0; i < 4; i++) more.push(await make({ title: `page ${i}` }));
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await call(user, "GET", `/tasks?limit=3${cursor ? `&cursor=${cursor}` : ""}`);
+      expect(page.status).toBe(200);
+      seen.push(...(page.body!["tasks"] as { id: string }[]).map((t) => t.id));
+      cursor = page.body!["next"] as string | undefined;
+      pages++;
+    } while (cursor);
+    expect(pages).toBe(3);
+    expect(seen).toEqual([...more].reverse().concat([read, walk, rent])); // newest first
+    const forged = await call(user, "GET", "/tasks?cursor=bm90LWEtY3Vyc29y");
+    expect(forged.status).toBe(400);
+    expect(forged.body).toMatchObject({ issues: [expect.objectContaining({ field: "cursor" })] });
+  });
+});
+
 describe("task-api reminders and limits", () => {
   it("cancels the reminder of a task completed before it is due: reminder.cancelled, and no reminder.due", async () => {
     const remindAt = new Date(Date.now() + 4_000).toISOString();
@@ -198,7 +233,6 @@ describe("task-api reminders and limits", () => {
 describe("durable publishing", () => {
   it("keeps every acknowledged write while daprd is down and publishes them, in order per task, once, after it is back", async () => {
     const user = `offline-${randomUUID().slice(0, 6)}`;
-    const httpPort = api.sidecar.httpPort;
     await api.sidecar.stop();
 
     const ids: string[] = [];
@@ -210,7 +244,7 @@ describe("durable publishing", () => {
     }
     await sleep(3_000); // the relay tries and fails meanwhile
 
-    api.sidecar = await sidecarFor(stack, Service.TaskApi, api.appPort, { httpPort });
+    await api.restartSidecar();
     const records = await readUntil(Topic.TaskEvents, (rs) => ids.every((id) => eventsOf(rs, id).length >= 2), 60_000);
     await sleep(3_000); // room for duplicates to show up, if there were any
     const after = await readTopicToEnd(stack.kafkaBrokers, Topic.TaskEvents);

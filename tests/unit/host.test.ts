@@ -41,8 +41,12 @@ const pinger = (extra: Partial<FunctionDef> = {}): FunctionDef =>
     ...extra,
   });
 
+/** The token the sidecar sends on every call into the app. */
+const APP_TOKEN = "test-app-token-0123456789";
+const sidecarHeaders = { "dapr-api-token": APP_TOKEN };
+
 const start = async (fn: FunctionDef = pinger()) => {
-  app = await buildApp(fn, { publisher, once: createOnce(new MemoryState()), log: createLogger("pinger", "silent"), maxDeliveryAttempts: 3 });
+  app = await buildApp(fn, { publisher, once: createOnce(new MemoryState()), log: createLogger("pinger", "silent"), maxDeliveryAttempts: 3, appApiToken: APP_TOKEN });
 };
 
 const ping = (n: number | string, subject = "task-1") =>
@@ -52,7 +56,7 @@ const deliver = async (body: unknown, contentType = "application/cloudevents+jso
   const res = await app.inject({
     method: "POST",
     url: "/events/pings",
-    headers: { "content-type": contentType },
+    headers: { "content-type": contentType, ...sidecarHeaders },
     payload: JSON.stringify(body),
   });
   return { code: res.statusCode, body: res.json() as { status?: string; statuses?: { entryId: string; status: string }[] } };
@@ -70,7 +74,7 @@ afterEach(async () => app?.close());
 describe("the Dapr app contract", () => {
   it("lists one subscription per topic with the consumer's dead-letter topic and route", async () => {
     await start();
-    const res = await app.inject({ method: "GET", url: "/dapr/subscribe" });
+    const res = await app.inject({ method: "GET", url: "/dapr/subscribe", headers: sidecarHeaders });
     expect(res.json()).toEqual([
       { pubsubname: PUBSUB, topic: "pings", route: "/events/pings", deadLetterTopic: "pinger.dlq" },
     ]);
@@ -78,7 +82,7 @@ describe("the Dapr app contract", () => {
 
   it("asks for bulk delivery when the function enables it", async () => {
     await start(pinger({ bulk: { maxMessagesCount: 100, maxAwaitDurationMs: 40 } }));
-    const [sub] = (await app.inject({ method: "GET", url: "/dapr/subscribe" })).json();
+    const [sub] = (await app.inject({ method: "GET", url: "/dapr/subscribe", headers: sidecarHeaders })).json();
     expect(sub.bulkSubscribe).toEqual({ enabled: true, maxMessagesCount: 100, maxAwaitDurationMs: 40 });
   });
 
@@ -103,6 +107,23 @@ describe("the Dapr app contract", () => {
     expect((await deliver(other)).body).toEqual({ status: "SUCCESS" });
     expect(handled).toHaveLength(0);
     expect(publisher.published).toHaveLength(0);
+  });
+});
+
+describe("the sidecar's token", () => {
+  it("refuses every Dapr-facing route without it or with another, before any work, and answers probes and metrics to anyone", async () => {
+    await start();
+    const event = ping(1);
+    for (const headers of [{}, { "dapr-api-token": "not-the-token-at-all" }, { "dapr-api-token": APP_TOKEN.slice(0, -1) }]) {
+      const delivery = await app.inject({ method: "POST", url: "/events/pings", headers: { "content-type": "application/cloudevents+json", ...headers }, payload: JSON.stringify(event) });
+      expect(delivery.statusCode).toBe(401);
+      expect(delivery.json()).toMatchObject({ error: "unauthorized" });
+      expect((await app.inject({ method: "GET", url: "/dapr/subscribe", headers })).statusCode).toBe(401);
+    }
+    expect(handled).toHaveLength(0);
+    expect(publisher.published).toHaveLength(0);
+    expect((await app.inject({ method: "GET", url: "/healthz" })).statusCode).toBe(200);
+    expect((await app.inject({ method: "GET", url: "/metrics" })).statusCode).toBe(200);
   });
 });
 
@@ -239,7 +260,7 @@ describe("bulk delivery", () => {
           }),
         ],
       }),
-      { publisher, once: createOnce(new MemoryState()), log: createLogger("pinger", "silent"), maxDeliveryAttempts: 3 },
+      { publisher, once: createOnce(new MemoryState()), log: createLogger("pinger", "silent"), maxDeliveryAttempts: 3, appApiToken: APP_TOKEN },
     );
     const res = await deliver(bulk([ping(1, "a"), ping(2, "a"), ping(3, "b")]), "application/json");
     expect(res.body.statuses).toEqual([

@@ -53,7 +53,7 @@ describe("publishing with bounded retry", () => {
     const sidecar = await fakeSidecar(204);
     try {
       const event = note();
-      await daprPublishAttempt(createDaprClient("127.0.0.1", sidecar.port))("notes", event);
+      await daprPublishAttempt(createDaprClient({ daprHost: "127.0.0.1", daprPort: sidecar.port }))("notes", event);
       expect(sidecar.requests).toEqual([
         {
           url: "/v1.0/publish/pubsub/notes?metadata.partitionKey=task-1",
@@ -69,7 +69,7 @@ describe("publishing with bounded retry", () => {
   it("turns the Dapr SDK's returned { error } into a thrown error instead of losing it", async () => {
     const sidecar = await fakeSidecar(404, { errorCode: "ERR_PUBSUB_NOT_FOUND", message: "pubsub pubsub not found" });
     try {
-      const err = await daprPublishAttempt(createDaprClient("127.0.0.1", sidecar.port))("notes", note()).catch((e: unknown) => e);
+      const err = await daprPublishAttempt(createDaprClient({ daprHost: "127.0.0.1", daprPort: sidecar.port }))("notes", note()).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(Error);
       expect((err as Error).message).toContain("ERR_PUBSUB_NOT_FOUND");
     } finally {

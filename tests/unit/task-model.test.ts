@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createAuthenticator, mintToken, Unauthorized } from "../../functions/task-api/auth.ts";
-import { changesBetween, CreateTaskBody, ListTasksQuery, resolveRemindAt, selectTasks } from "../../functions/task-api/model.ts";
+import { changesBetween, CreateTaskBody, resolveRemindAt } from "../../functions/task-api/model.ts";
 import type { TaskSnapshot } from "../../shared/catalog/task.ts";
 
 const task = (over: Partial<TaskSnapshot>): TaskSnapshot => ({
@@ -26,20 +26,6 @@ describe("task rules", () => {
     const result = CreateTaskBody.safeParse({ title: "x", reminder: { minutesBefore: 5 }, recurrence: { frequency: "daily" } });
     expect(result.success).toBe(false);
     expect(result.error!.issues.map((i) => i.path.join("."))).toEqual(["reminder.minutesBefore", "recurrence"]);
-  });
-
-  it("filters by status, priority, tag and text, and sorts with undated tasks last", () => {
-    const tasks = [
-      task({ id: "a", title: "Pay rent", priority: "high", tags: ["home"], dueAt: "2030-03-01T00:00:00Z" }),
-      task({ id: "b", title: "Walk", description: "the DOG", priority: "low", dueAt: "2030-02-01T00:00:00Z" }),
-      task({ id: "c", title: "Read", status: "completed" }),
-    ];
-    const ids = (q: Record<string, string>) => selectTasks(tasks, ListTasksQuery.parse(q)).map((t) => t.id);
-    expect(ids({ sort: "dueAt" })).toEqual(["b", "a", "c"]);
-    expect(ids({ sort: "priority" })).toEqual(["a", "c", "b"]);
-    expect(ids({ q: "dog" })).toEqual(["b"]);
-    expect(ids({ tag: "home" })).toEqual(["a"]);
-    expect(ids({ status: "completed" })).toEqual(["c"]);
   });
 
   it("lists changed fields with their values before and after", () => {

@@ -134,7 +134,7 @@ export const measureScaleFromZero = async (opts: { rounds?: number; log?: (line:
     await admin.connect();
     const token = await mintToken(secret, "bench");
     const api = (method: string, path: string, body?: unknown) =>
-      fetch(`http://127.0.0.1:${taskApi.appPort}${path}`, {
+      fetch(`http://127.0.0.1:${taskApi.publicPort}${path}`, {
         method,
         headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
         ...(body ? { body: JSON.stringify(body) } : {}),

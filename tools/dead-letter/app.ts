@@ -12,6 +12,7 @@
  */
 import Fastify, { type FastifyInstance } from "fastify";
 import { PUBSUB } from "../../shared/catalog/names.ts";
+import { requireAppToken } from "../../shared/host/app.ts";
 import { parseDeadLetter, recordKey, recordTextOf, type DeadLetterEntry } from "./records.ts";
 
 export const deadLetterRoute = (topic: string): string => `/dead-letters/${encodeURIComponent(topic)}`;
@@ -45,9 +46,10 @@ export class Collector {
   }
 }
 
-/** Builds the app (not listening); `name` is its app-id, for /healthz. */
-export const buildToolApp = (name: string, topics: readonly string[], collector: Collector): FastifyInstance => {
+/** Builds the app (not listening); `name` is its app-id, for /healthz; only its sidecar (`appApiToken`) is answered. */
+export const buildToolApp = (name: string, topics: readonly string[], collector: Collector, appApiToken: string): FastifyInstance => {
   const app = Fastify({ logger: false, bodyLimit: 16 * 1024 * 1024 });
+  requireAppToken(app, appApiToken);
   app.addContentTypeParser(
     ["application/cloudevents+json", "application/cloudevents-batch+json"],
     { parseAs: "string" },

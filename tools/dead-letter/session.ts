@@ -11,6 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Kafka, logLevel, type Admin, type DeleteGroupsResult } from "kafkajs";
 import { createDaprPublisher, type Publisher } from "../../shared/host/publisher.ts";
 import type { Sidecar } from "../stack/dapr.ts";
+import { newToken } from "../stack/functions.ts";
 import { freePort, waitUntil } from "../stack/process.ts";
 import { sidecarFor, type StackInfo } from "../stack/stack.ts";
 import { buildToolApp, Collector } from "./app.ts";
@@ -144,7 +145,9 @@ export const withDeadLetters = async <T>(
     }
 
     const collector = new Collector(topics);
-    const app = buildToolApp(appId, topics, collector);
+    const appApiToken = newToken();
+    const daprApiToken = newToken();
+    const app = buildToolApp(appId, topics, collector, appApiToken);
     const appPort = await freePort();
     await app.listen({ host: "127.0.0.1", port: appPort });
     let sidecar: Sidecar | undefined;
@@ -152,7 +155,7 @@ export const withDeadLetters = async <T>(
     let keepLog = true;
     try {
       log(`reading ${expected} record(s) from ${topics.join(", ")} as ${appId}`);
-      sidecar = await sidecarFor(stack, appId, appPort);
+      sidecar = await sidecarFor(stack, appId, appPort, { appApiToken, daprApiToken });
       const started = sidecar;
       await waitUntil(`${appId} to read ${topics.join(", ")} to their end offsets`, () => readToEnd(admin, appId, ranges), {
         timeoutMs: opts.timeoutMs ?? 60_000,
@@ -163,7 +166,7 @@ export const withDeadLetters = async <T>(
         const result = await use({
           appId,
           entries: new Map(topics.map((t) => [t, collector.entries(t)])),
-          publisher: createDaprPublisher({ daprHost: "127.0.0.1", daprPort: started.httpPort }),
+          publisher: createDaprPublisher({ daprHost: "127.0.0.1", daprPort: started.httpPort, apiToken: daprApiToken }),
         });
         keepLog = false;
         return result;

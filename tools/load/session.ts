@@ -81,7 +81,7 @@ export class LoadSession {
   }
 
   get api(): string {
-    return `http://127.0.0.1:${this.functions.get(Service.TaskApi)!.appPort}`;
+    return `http://127.0.0.1:${this.functions.get(Service.TaskApi)!.publicPort}`;
   }
 
   envOf(name: string): Record<string, string> {

@@ -5,6 +5,7 @@
 import { join } from "node:path";
 import {
   COMPONENTS_USED,
+  TASK_API_CALLERS,
   allTopics,
   CONSUMERS,
   PUBSUB,
@@ -145,7 +146,7 @@ export const loadCheckContext = async (): Promise<CheckContext> => {
       [STATE_STORE]: DEPLOYED_FUNCTIONS.filter((service) => COMPONENTS_USED[service].includes(STATE_STORE)),
     },
     localRetries: local?.spec?.policies?.retries ?? {},
-    taskApiCallers: [Service.RecurringTaskService, Service.NotificationService],
+    taskApiCallers: TASK_API_CALLERS,
   };
 };
 

@@ -1,4 +1,5 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { env as processEnv } from "node:process";
 import { join } from "node:path";
 import { repoRoot } from "./paths.ts";
 import { freePort, httpOk, startProcess, waitUntil, type ManagedProcess } from "./process.ts";
@@ -29,8 +30,11 @@ export const renderDaprResources = (
   return { resourcesPath, configFile };
 };
 
-const sidecarAppId = async (httpPort: number): Promise<string | undefined> => {
-  const res = await fetch(`http://127.0.0.1:${httpPort}/v1.0/metadata`, { signal: AbortSignal.timeout(2_000) });
+const sidecarAppId = async (httpPort: number, apiToken: string | undefined): Promise<string | undefined> => {
+  const res = await fetch(`http://127.0.0.1:${httpPort}/v1.0/metadata`, {
+    headers: apiToken ? { "dapr-api-token": apiToken } : {},
+    signal: AbortSignal.timeout(2_000),
+  });
   return res.ok ? ((await res.json()) as { id?: string }).id : undefined;
 };
 
@@ -85,6 +89,10 @@ export interface SidecarOptions {
   logLevel?: string;
   /** Probe the app's /healthz (the default); false for an app that serves none (the SDK's DaprServer). */
   appHealthCheck?: boolean;
+  /** APP_API_TOKEN: sent on every call into the app (dapr-api-token). */
+  appApiToken?: string;
+  /** DAPR_API_TOKEN: required on every call to the sidecar's API but its health endpoint. */
+  daprApiToken?: string;
 }
 
 export interface Sidecar {
@@ -141,12 +149,17 @@ export const startSidecar = async (opts: SidecarOptions): Promise<Sidecar> => {
     ],
     logFile: opts.logFile,
     pidDir: opts.pidDir,
+    env: {
+      ...processEnv,
+      ...(opts.appApiToken ? { APP_API_TOKEN: opts.appApiToken } : {}),
+      ...(opts.daprApiToken ? { DAPR_API_TOKEN: opts.daprApiToken } : {}),
+    },
   });
   try {
     // Ready, and really this sidecar: another process could have taken its port meanwhile.
     await waitUntil(
       `daprd for ${opts.appId}`,
-      async () => (await httpOk(`http://127.0.0.1:${httpPort}/v1.0/healthz`)()) && (await sidecarAppId(httpPort)) === opts.appId,
+      async () => (await httpOk(`http://127.0.0.1:${httpPort}/v1.0/healthz`)()) && (await sidecarAppId(httpPort, opts.daprApiToken)) === opts.appId,
       { process, timeoutMs: 60_000 },
     );
   } catch (err) {

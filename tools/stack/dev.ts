@@ -26,7 +26,7 @@ const autoscale = args.includes("--autoscale");
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 /** Functions clients reach on a known port; the others take a free one. */
-const FIXED_APP_PORTS: Record<string, number> = {
+const FIXED_PUBLIC_PORTS: Record<string, number> = {
   [Service.TaskApi]: Number(process.env["PORT"] ?? 8080),
   [Service.LagDashboard]: Number(process.env["DASHBOARD_PORT"] ?? 8090),
 };
@@ -67,9 +67,9 @@ const main = async () => {
     // In parallel; each settles on its own, so a failure still leaves the others stoppable.
     const results = await Promise.allSettled(
       names.map((name) => {
-        const appPort = FIXED_APP_PORTS[name];
+        const publicPort = FIXED_PUBLIC_PORTS[name];
         const env = { AUTH_JWT_SECRET: authSecret, ...(name === Service.LagDashboard ? clusterEnv : {}) };
-        return startFunction(stack, name, { ...(appPort ? { appPort } : {}), env });
+        return startFunction(stack, name, { ...(publicPort ? { publicPort } : {}), env });
       }),
     );
     for (const r of results) if (r.status === "fulfilled") functions.push(r.value);
@@ -92,7 +92,10 @@ const main = async () => {
           ...CONSUMERS.map((c): [string, string] => [c, "0 replicas: KEDA starts it on lag (logs: <name>-<n>.log)"]),
         ] satisfies [string, string][])
       : []),
-    ...functions.map((f): [string, string] => [f.name, `app http://127.0.0.1:${f.appPort}  dapr http://127.0.0.1:${f.sidecar.httpPort}`]),
+    ...functions.map((f): [string, string] => [
+      f.name,
+      `${FIXED_PUBLIC_PORTS[f.name] ? `http://127.0.0.1:${f.publicPort}  ` : ""}app (sidecar only) ${f.appPort}  dapr ${f.sidecar.httpPort}`,
+    ]),
     ["logs", stack.logDir],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
@@ -102,7 +105,7 @@ const main = async () => {
     const token = await mintToken(authSecret, DEV_USER);
     say(`\ntoken for ${DEV_USER} (12 h; npm run token -- <user> for another):\n  ${token}`);
     say(`try: curl -s -H "authorization: Bearer $TOKEN" -H "content-type: application/json" \\`);
-    say(`       -d '{"title":"Water the plants"}' http://127.0.0.1:${FIXED_APP_PORTS[Service.TaskApi]}/tasks`);
+    say(`       -d '{"title":"Water the plants"}' http://127.0.0.1:${FIXED_PUBLIC_PORTS[Service.TaskApi]}/tasks`);
   }
   say("\nCtrl-C stops everything.");
 };

@@ -1,5 +1,7 @@
+import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import type { SidecarAddress } from "../../shared/host/sidecar.ts";
 import type { Sidecar } from "./dapr.ts";
 import { repoRoot } from "./paths.ts";
 import { freePort, httpOk, nodeArgs, startProcess, waitUntil, type ManagedProcess } from "./process.ts";
@@ -19,13 +21,25 @@ export interface RunningFunction {
   name: string;
   /** Names its processes, pid files and logs: the function's name, or a copy's (`audit-service-2`). */
   instance: string;
+  /** Where the app answers its sidecar (behind the app token). */
   appPort: number;
+  /** Where a function with a public API (task-api, lag-dashboard) serves it. */
+  publicPort: number;
   app: ManagedProcess;
   sidecar: Sidecar;
-  /** Starts the app process again (same port and environment) after it stopped or was killed. */
+  /** The sidecar's API with the token it asks for (for tests that call it themselves). */
+  sidecarAddress: SidecarAddress;
+  /** The token the sidecar sends into the app (a caller without it is refused). */
+  appApiToken: string;
+  /** Starts the app process again (same ports, tokens and environment) after it stopped or was killed. */
   restartApp(): Promise<void>;
+  /** Starts the sidecar again (same ports and tokens) after it was stopped. */
+  restartSidecar(): Promise<void>;
   stop(): Promise<void>;
 }
+
+/** A fresh random token (app API token, Dapr API token): one per function per run. */
+export const newToken = (): string => randomBytes(24).toString("base64url");
 
 /**
  * Runs functions/<name>/main.ts as its own process next to its own daprd, the
@@ -36,11 +50,15 @@ export interface RunningFunction {
 export const startFunction = async (
   stack: StackInfo,
   name: string,
-  opts: { appPort?: number; env?: Record<string, string>; entry?: string; instance?: string; onAppReady?: () => void } = {},
+  opts: { appPort?: number; publicPort?: number; env?: Record<string, string>; entry?: string; instance?: string; onAppReady?: () => void } = {},
 ): Promise<RunningFunction> => {
   const instance = opts.instance ?? name;
   const appPort = opts.appPort ?? (await freePort());
+  const publicPort = opts.publicPort ?? (await freePort());
   const daprHttpPort = await freePort();
+  // Both hops authenticated, as in a cluster: the sidecar → app token and the app → sidecar token.
+  const appApiToken = newToken();
+  const daprApiToken = newToken();
   const launch = () => startProcess({
     name: instance,
     command: process.execPath,
@@ -49,7 +67,10 @@ export const startFunction = async (
     env: {
       ...process.env,
       APP_PORT: String(appPort),
+      PUBLIC_PORT: String(publicPort),
       DAPR_HTTP_PORT: String(daprHttpPort),
+      APP_API_TOKEN: appApiToken,
+      DAPR_API_TOKEN: daprApiToken,
       KAFKA_BROKERS: stack.kafkaBrokers,
       COSMOS_ENDPOINT: stack.cosmosEndpoint,
       COSMOS_KEY: stack.cosmosKey,
@@ -62,6 +83,7 @@ export const startFunction = async (
   });
   const healthy = (app: ManagedProcess) =>
     waitUntil(`${instance} on port ${appPort}`, httpOk(`http://127.0.0.1:${appPort}/healthz`), { process: app });
+  const sidecar = () => sidecarFor(stack, name, appPort, { httpPort: daprHttpPort, instance, appApiToken, daprApiToken });
   const app = launch();
   try {
     await healthy(app);
@@ -70,12 +92,19 @@ export const startFunction = async (
       name,
       instance,
       appPort,
+      publicPort,
       app,
-      sidecar: await sidecarFor(stack, name, appPort, { httpPort: daprHttpPort, instance }),
+      sidecar: await sidecar(),
+      sidecarAddress: { daprHost: "127.0.0.1", daprPort: daprHttpPort, apiToken: daprApiToken },
+      appApiToken,
       restartApp: async () => {
         await running.app.stop();
         running.app = launch();
         await healthy(running.app);
+      },
+      restartSidecar: async () => {
+        await running.sidecar.stop();
+        running.sidecar = await sidecar();
       },
       // The sidecar goes first so no new deliveries arrive while the app drains.
       // (A test may have replaced the sidecar or the app: the current ones are stopped.)

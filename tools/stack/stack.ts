@@ -173,7 +173,10 @@ export const sidecarFor = (
   stack: StackInfo,
   appId: string,
   appPort: number,
-  { instance = appId, ...extra }: { httpPort?: number; logLevel?: string; appHealthCheck?: boolean; instance?: string } = {},
+  {
+    instance = appId,
+    ...extra
+  }: { httpPort?: number; logLevel?: string; appHealthCheck?: boolean; instance?: string; appApiToken?: string; daprApiToken?: string } = {},
 ): Promise<Sidecar> =>
   startSidecar({
     binary: stack.daprd,

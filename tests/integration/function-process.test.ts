@@ -58,7 +58,7 @@ beforeAll(async () => {
     entry: join(repoRoot, "tests/fixtures/relay-function/main.ts"),
     env: { FUNCTION_NAME: name, IN_TOPIC: inTopic, OUT_TOPIC: outTopic, LOG_LEVEL: "info" },
   });
-  publisher = createDaprPublisher({ daprHost: "127.0.0.1", daprPort: relay.sidecar.httpPort });
+  publisher = createDaprPublisher(relay.sidecarAddress);
 });
 
 afterAll(async () => {

@@ -124,7 +124,7 @@ export const benchDrain = async (stack: StackInfo, events: number, log: (line: s
 const fillBacklog = async (stack: StackInfo, topic: string, count: number, make: (seq: number) => CloudEventEnvelope) => {
   const app = await runWithSidecar(stack, defineFunction({ name: `bench-filler-${randomUUID().slice(0, 8)}`, consumers: [] }));
   try {
-    const bulk = daprBulkPublishAttempt({ daprHost: "127.0.0.1", daprPort: app.sidecar.httpPort });
+    const bulk = daprBulkPublishAttempt(app.sidecarAddress);
     for (let from = 0; from < count; from += 100) {
       const outcomes = await bulk(topic, Array.from({ length: Math.min(100, count - from) }, (_, i) => make(from + i)));
       if (outcomes.some((o) => !o.ok)) throw new Error(`filling ${topic} failed at ${from}`);

@@ -65,7 +65,7 @@ export const benchPublishing = async (stack: StackInfo, events: number): Promise
 
   const app = await runWithSidecar(stack, defineFunction({ name: `bench-publisher-${run}`, consumers: [] }));
   try {
-    const sidecar = { daprHost: "127.0.0.1", daprPort: app.sidecar.httpPort };
+    const sidecar = app.sidecarAddress;
     const client = createDaprClient(sidecar);
     const single = daprPublishAttempt(client);
     const bulk = daprBulkPublishAttempt(sidecar);

@@ -10,6 +10,11 @@ export const CosmosConfig = z.object({
   COSMOS_DATABASE: z.string().min(1).default("taskapp"),
   /** Only for the local Cosmos-compatible server, whose certificate is self-signed. */
   COSMOS_ALLOW_SELF_SIGNED: z.stringbool().default(false),
+  /**
+   * How long one request may take before it fails (then the API answers 503, a consumer retries):
+   * a stalled store must not hold requests for the SDK's default minute.
+   */
+  COSMOS_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(500).max(120_000).default(10_000),
 });
 export type CosmosConfig = z.output<typeof CosmosConfig>;
 
@@ -19,7 +24,12 @@ export const openCosmosDatabase = async (config: CosmosConfig): Promise<Database
     endpoint: config.COSMOS_ENDPOINT,
     key: config.COSMOS_KEY,
     ...(config.COSMOS_ALLOW_SELF_SIGNED ? { agent: new Agent({ rejectUnauthorized: false, keepAlive: true }) } : {}),
-    connectionPolicy: { enableEndpointDiscovery: !config.COSMOS_ALLOW_SELF_SIGNED },
+    connectionPolicy: {
+      enableEndpointDiscovery: !config.COSMOS_ALLOW_SELF_SIGNED,
+      requestTimeout: config.COSMOS_REQUEST_TIMEOUT_MS,
+      // Throttling (429) is retried briefly here; longer waits are the caller's (503 + Retry-After, a redelivery).
+      retryOptions: { maxRetryAttemptCount: 3, fixedRetryIntervalInMilliseconds: 0, maxWaitTimeInSeconds: 5 },
+    },
   });
   const { database } = await evenIfCreatedMeanwhile(() => client.databases.createIfNotExists({ id: config.COSMOS_DATABASE }));
   return database;
@@ -135,7 +145,14 @@ export class BulkItems {
   }
 
   private async send(ops: PointOperation[]): Promise<Outcome<PointResult<unknown>>[]> {
-    const responses = await this.container.items.bulk(ops, { continueOnError: true });
+    let responses: Awaited<ReturnType<Container["items"]["bulk"]>>;
+    try {
+      responses = await this.container.items.bulk(ops, { continueOnError: true });
+    } catch (err) {
+      // The request as a whole failed: without a status of its own (a connection reset, a time-out)
+      // the store was out of reach, which callers treat like 503.
+      throw new CosmosOperationError(`bulk request failed: ${err instanceof Error ? err.message : String(err)}`, cosmosStatusOf(err) ?? 503);
+    }
     return ops.map((op, i): Outcome<PointResult<unknown>> => {
       const response = responses[i];
       const status = response?.statusCode ?? 0;

@@ -3,6 +3,7 @@
  * Requests are strict: an unknown field is an error naming it.
  */
 import { z } from "zod";
+import { HttpError } from "../../shared/host/errors.ts";
 import { Instant, MAX_OCCURRENCES, Priority, Recurrence, TaskStatus, type TaskSnapshot } from "../../shared/catalog/task.ts";
 
 /** A user id (a token's `sub`): the partition key of the user's tasks, so kept to characters any store takes. */
@@ -23,11 +24,11 @@ export const HistoryQuery = z.strictObject({
 });
 export type HistoryQuery = z.infer<typeof HistoryQuery>;
 
-/** A request that failed validation; answered 400 with every bad field named. */
-export class InvalidRequest extends Error {
+/** A request that failed validation beyond its schema (the task an update leaves); 400 with every bad field named. */
+export class InvalidRequest extends HttpError {
   override readonly name = "InvalidRequest";
   constructor(readonly issues: { in: string; field: string; message: string }[]) {
-    super(issues.map((i) => `${i.field}: ${i.message}`).join("; "));
+    super(400, { error: "invalid request", reason: issues.map((i) => `${i.field}: ${i.message}`).join("; "), issues });
   }
 }
 

@@ -64,7 +64,7 @@ const common = {
   401: error("Missing, malformed, expired or foreign bearer token; the reason says which."),
   503: error("Busy (too many requests in flight, or the store out of reach): Retry-After says when to try again."),
 };
-const writes = {
+const writeAnswers = {
   ...common,
   413: error("Body over 64 KiB."),
   415: error("Body not application/json."),
@@ -106,33 +106,33 @@ export const publicApi =
         request.actor = { userId, correlationId };
         reply.header("x-correlation-id", correlationId);
       });
-      await api.register(rateLimit, {
-        global: false,
-        hook: "preHandler", // after the token: writes are counted per user
-        max: deps.writesPerMinute,
-        timeWindow: 60_000,
-        keyGenerator: (request) => request.actor.userId,
-        errorResponseBuilder: (_request, context) =>
-          new HttpError(
-            429,
-            { error: "rate limited", reason: `at most ${context.max} writes a minute per user; try again in ${Math.ceil(context.ttl / 1000)} s` },
-            { "retry-after": String(Math.ceil(context.ttl / 1000)) },
-          ),
+      // Writes share one counter per user (one limiter over all of them); reads are not counted.
+      await api.register(async (writeScope) => {
+        await writeScope.register(rateLimit, {
+          hook: "preHandler", // after the token: writes are counted per user
+          max: deps.writesPerMinute,
+          timeWindow: 60_000,
+          keyGenerator: (request) => request.actor.userId,
+          errorResponseBuilder: (_request, context) =>
+            new HttpError(
+              429,
+              { error: "rate limited", reason: `at most ${context.max} writes a minute per user; try again in ${Math.ceil(context.ttl / 1000)} s` },
+              { "retry-after": String(Math.ceil(context.ttl / 1000)) },
+            ),
+        });
+        writes(writeScope, deps.tasks);
       });
-      routes(api, deps.tasks);
+      reads(api, deps.tasks);
     });
   };
 
-const limited = { rateLimit: {} };
-
-const routes = (api: FastifyInstance, tasks: TaskService) => {
-  const typed = api.withTypeProvider<ZodTypeProvider>();
+const writes = (scope: FastifyInstance, tasks: TaskService) => {
+  const typed = scope.withTypeProvider<ZodTypeProvider>();
 
   typed.post(
     "/tasks",
     {
       bodyLimit: TASK_BODY_LIMIT,
-      config: limited,
       schema: {
         summary: "Create a task",
         headers: IdempotencyKeyHeader,
@@ -142,7 +142,7 @@ const routes = (api: FastifyInstance, tasks: TaskService) => {
           200: Task.describe("The task an earlier create with the same Idempotency-Key made."),
           409: error("The user keeps as many live tasks as a user may."),
           422: error("Idempotency-Key reused with a different request."),
-          ...writes,
+          ...writeAnswers,
         },
       },
     },
@@ -151,6 +151,40 @@ const routes = (api: FastifyInstance, tasks: TaskService) => {
       return reply.code(created ? 201 : 200).header("location", `/tasks/${task.id}`).send(task);
     },
   );
+
+  typed.patch(
+    "/tasks/:id",
+    {
+      bodyLimit: TASK_BODY_LIMIT,
+      schema: {
+        summary: "Change a task (null clears a field; a completed task set open or in_progress is reopened)",
+        params: TaskIdParams,
+        body: UpdateTaskBody.meta({ id: "UpdateTask" }),
+        response: { 200: Task.describe("The task after the change."), ...writeAnswers, ...missing },
+      },
+    },
+    async (request, reply) => (await tasks.update(request.actor, request.params.id, request.body)) ?? notFound(reply, request.params.id),
+  );
+
+  typed.post(
+    "/tasks/:id/complete",
+    {
+      schema: { summary: "Complete a task", params: TaskIdParams, response: { 200: Task.describe("The completed task."), ...writeAnswers, ...missing } },
+    },
+    async (request, reply) => (await tasks.complete(request.actor, request.params.id)) ?? notFound(reply, request.params.id),
+  );
+
+  typed.delete(
+    "/tasks/:id",
+    {
+      schema: { summary: "Delete a task", params: TaskIdParams, response: { 204: z.null().describe("Deleted."), ...writeAnswers, ...missing } },
+    },
+    async (request, reply) => ((await tasks.delete(request.actor, request.params.id)) ? reply.code(204).send(null) : notFound(reply, request.params.id)),
+  );
+};
+
+const reads = (scope: FastifyInstance, tasks: TaskService) => {
+  const typed = scope.withTypeProvider<ZodTypeProvider>();
 
   typed.get(
     "/tasks",
@@ -171,39 +205,6 @@ const routes = (api: FastifyInstance, tasks: TaskService) => {
     "/tasks/:id",
     { schema: { summary: "A task", params: TaskIdParams, response: { 200: Task, ...common, ...missing } } },
     async (request, reply) => (await tasks.get(request.actor, request.params.id)) ?? notFound(reply, request.params.id),
-  );
-
-  typed.patch(
-    "/tasks/:id",
-    {
-      bodyLimit: TASK_BODY_LIMIT,
-      config: limited,
-      schema: {
-        summary: "Change a task (null clears a field; a completed task set open or in_progress is reopened)",
-        params: TaskIdParams,
-        body: UpdateTaskBody.meta({ id: "UpdateTask" }),
-        response: { 200: Task.describe("The task after the change."), ...writes, ...missing },
-      },
-    },
-    async (request, reply) => (await tasks.update(request.actor, request.params.id, request.body)) ?? notFound(reply, request.params.id),
-  );
-
-  typed.post(
-    "/tasks/:id/complete",
-    {
-      config: limited,
-      schema: { summary: "Complete a task", params: TaskIdParams, response: { 200: Task.describe("The completed task."), ...writes, ...missing } },
-    },
-    async (request, reply) => (await tasks.complete(request.actor, request.params.id)) ?? notFound(reply, request.params.id),
-  );
-
-  typed.delete(
-    "/tasks/:id",
-    {
-      config: limited,
-      schema: { summary: "Delete a task", params: TaskIdParams, response: { 204: z.null().describe("Deleted."), ...writes, ...missing } },
-    },
-    async (request, reply) => ((await tasks.delete(request.actor, request.params.id)) ? reply.code(204).send(null) : notFound(reply, request.params.id)),
   );
 
   typed.get(

@@ -134,6 +134,8 @@ const baseApp = (log: Logger, fn: FunctionDef): FastifyInstance => {
   // fastify's logger type trails pino's by a major version; the instance is compatible.
   const app: FastifyInstance = Fastify({
     loggerInstance: log as unknown as FastifyBaseLogger,
+    // Long path parameters reach the route's schema, which names what is wrong with them (400), instead of a bare 414.
+    routerOptions: { maxParamLength: 1_000 },
     // One log line per event comes from the dispatcher; per-request lines would double the hot path's logging.
     logController: new LogController({ disableRequestLogging: true }),
   });

@@ -7,7 +7,7 @@
  */
 import type { Container, SqlQuerySpec } from "@azure/cosmos";
 import { TaskCompleted, TaskCreated, TaskUpdated } from "../../shared/catalog/events.ts";
-import { AUDIT_CONTAINER, openCosmosDatabase } from "../../shared/cosmos.ts";
+import { AUDIT_CONTAINER, CosmosConfig, openCosmosDatabase } from "../../shared/cosmos.ts";
 import { TASKS_CONTAINER } from "../../functions/task-api/store.ts";
 import type { LoadTask } from "./traffic.ts";
 
@@ -62,12 +62,9 @@ export class EffectReader {
   ) {}
 
   static async open(cosmos: { endpoint: string; key: string }): Promise<EffectReader> {
-    const database = await openCosmosDatabase({
-      COSMOS_ENDPOINT: cosmos.endpoint,
-      COSMOS_KEY: cosmos.key,
-      COSMOS_DATABASE: "taskapp",
-      COSMOS_ALLOW_SELF_SIGNED: true,
-    });
+    const database = await openCosmosDatabase(
+      CosmosConfig.parse({ COSMOS_ENDPOINT: cosmos.endpoint, COSMOS_KEY: cosmos.key, COSMOS_ALLOW_SELF_SIGNED: "true", COSMOS_REQUEST_TIMEOUT_MS: "60000" }),
+    );
     return new EffectReader(database.container(AUDIT_CONTAINER.id!), database.container(TASKS_CONTAINER.id!));
   }
 

@@ -162,20 +162,24 @@ export const requireAppToken = (app: FastifyInstance, token: string): void => {
   });
 };
 
-const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
-
-/** A method a path does not declare is 405 with the methods it does (Allow), not 404. */
+/**
+ * A method a path does not declare is 405 with the methods it does (Allow), not 404 or a complaint
+ * about its body: refused on arrival, before the body is read.
+ */
 const answerUndeclaredMethods = (app: FastifyInstance, routes: Map<string, Set<string>>): void => {
   for (const [url, declared] of routes) {
-    const missing = METHODS.filter((m) => !declared.has(m));
+    const missing = app.supportedMethods.filter((m) => !declared.has(m) && m !== "HEAD");
     if (missing.length === 0 || url === "*") continue;
     const allow = [...declared].filter((m) => m !== "HEAD").join(", ");
+    const refuse = async () => {
+      throw new HttpError(405, { error: "method not allowed", reason: `${url} answers ${allow}` }, { allow });
+    };
     app.route({
-      method: [...missing],
+      method: missing,
       url,
-      handler: async () => {
-        throw new HttpError(405, { error: "method not allowed", reason: `${url} answers ${allow}` }, { allow });
-      },
+      schema: { hide: true }, // not part of the API: no OpenAPI operation for it
+      onRequest: refuse,
+      handler: refuse,
     });
   }
 };

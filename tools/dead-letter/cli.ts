@@ -5,7 +5,7 @@
  * Against the stack `npm run dev` runs (STACK_DATA_DIR, default .data/).
  * Results go to stdout, progress to stderr.
  */
-import { CONSUMERS } from "../../shared/catalog/names.ts";
+import { DEAD_LETTER_OWNERS } from "../../shared/catalog/names.ts";
 import { defaultDataDir } from "../stack/paths.ts";
 import { parseCommand, usage, UsageError, type Command } from "./args.ts";
 import { listDeadLetters, replay } from "./dead-letters.ts";
@@ -15,7 +15,7 @@ import { connectToRunningStack } from "./stack.ts";
 const say = (line: string) => process.stderr.write(`[dlq] ${line}\n`);
 
 const run = async (command: Command): Promise<string> => {
-  if (command.command === "help") return `${usage(CONSUMERS)}\n`;
+  if (command.command === "help") return `${usage(DEAD_LETTER_OWNERS)}\n`;
   const stack = await connectToRunningStack(defaultDataDir());
   if (command.command === "list") {
     const results = await listDeadLetters(stack, { consumers: command.consumers, log: say });
@@ -28,10 +28,10 @@ const run = async (command: Command): Promise<string> => {
 const main = async (): Promise<number> => {
   let command: Command;
   try {
-    command = parseCommand(process.argv.slice(2), CONSUMERS);
+    command = parseCommand(process.argv.slice(2), DEAD_LETTER_OWNERS);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`${err.message}\n\n${usage(CONSUMERS)}\n`);
+    process.stderr.write(`${err.message}\n\n${usage(DEAD_LETTER_OWNERS)}\n`);
     return 2;
   }
   try {

@@ -1,6 +1,7 @@
 /** `npm run docs`: writes the generated docs and removes generated files no longer produced. */
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { PUBSUB_SCOPES_COMPONENT, renderPubsubScopes } from "../manifests/pubsub-scopes.ts";
 import { repoRoot } from "../stack/paths.ts";
 import { renderEventSchemas } from "./event-schemas.ts";
 import { jsonSchemaDocs, SCHEMAS_DIR } from "./json-schemas.ts";
@@ -10,6 +11,7 @@ export const GENERATED_DOCS: Record<string, () => string> = {
   "docs/kafka-topics.md": renderKafkaTopics,
   "docs/event-schemas.md": renderEventSchemas,
   ...jsonSchemaDocs(),
+  [PUBSUB_SCOPES_COMPONENT]: renderPubsubScopes,
 };
 
 /** Folders that hold generated files only: anything else in them is stale. */

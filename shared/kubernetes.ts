@@ -138,7 +138,11 @@ export class KubeApi {
   /** Per group/version: resource name and scope of each kind (from API discovery). */
   private readonly discovered = new Map<string, Map<string, { resource: string; namespaced: boolean }>>();
 
-  constructor(readonly access: KubeAccess) {
+  /** `tokenRereadMs`: how old a token read from `access.tokenFile` may get (a minute; tests shorten it). */
+  constructor(
+    readonly access: KubeAccess,
+    private readonly options: { tokenRereadMs: number } = { tokenRereadMs: TOKEN_REREAD_MS },
+  ) {
     this.base = new URL(access.server);
     this.token = { value: access.token, readAt: Date.now() };
     this.agent = new Agent({ ca: access.ca, keepAlive: true, maxSockets: 16 });
@@ -151,7 +155,7 @@ export class KubeApi {
   /** The bearer token: from its file again when it is a minute old (the kubelet rotates it). */
   private bearer(): string {
     const file = this.access.tokenFile;
-    if (file && Date.now() - this.token.readAt >= TOKEN_REREAD_MS) {
+    if (file && Date.now() - this.token.readAt >= this.options.tokenRereadMs) {
       try {
         this.token = { value: readFileSync(file, "utf8").trim(), readAt: Date.now() };
       } catch {

@@ -408,6 +408,18 @@ describe("lag-dashboard in a cluster: its service account reads what the dashboa
       await expect(api.get(`/api/v1/namespaces/${KUBERNETES_NAMESPACE}/secrets`)).rejects.toMatchObject({ status: 403 });
     } finally {
       api.close();
+    }
+    // The kubelet rotates the mounted token: the client reads the file again (here at once).
+    const rotating = new KubeApi(kubeAccessInCluster({ KUBERNETES_SERVICE_HOST: url.hostname, KUBERNETES_SERVICE_PORT: url.port }, dir), { tokenRereadMs: 0 });
+    try {
+      const scaledObjects = `/apis/keda.sh/v1alpha1/namespaces/${KUBERNETES_NAMESPACE}/scaledobjects`;
+      await rotating.get(scaledObjects);
+      writeFileSync(join(dir, "token"), "expired-or-revoked");
+      await expect(rotating.get(scaledObjects)).rejects.toMatchObject({ status: 401 });
+      writeFileSync(join(dir, "token"), request.status.token);
+      await rotating.get(scaledObjects);
+    } finally {
+      rotating.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

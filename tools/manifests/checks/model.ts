@@ -50,7 +50,7 @@ export interface Deployment extends K8sObject {
   };
 }
 
-export interface Service extends K8sObject {
+export interface KubeService extends K8sObject {
   spec?: { selector?: Record<string, string>; ports?: { name?: string; port?: number; targetPort?: string | number }[] };
 }
 

@@ -2,7 +2,7 @@
  * Cross-checks of the functions' workloads: Deployments (Dapr annotations, tokens, ports, probes,
  * security), Services, images, service accounts and RBAC, and the Secrets they reference.
  */
-import { CONSUMERS, Service as Svc, type ServiceName } from "../../../shared/catalog/names.ts";
+import { CONSUMERS, Service, type ServiceName } from "../../../shared/catalog/names.ts";
 import { appPortOf, TASK_API_PUBLIC_PORT } from "../../../shared/catalog/ports.ts";
 import { DAPR_INJECTOR_ANNOTATIONS, DAPR_TOKEN_SECRET_KEY } from "../dapr-injector.ts";
 import {
@@ -17,7 +17,7 @@ import {
   type Rendered,
   type Role,
   type RoleBinding,
-  type Service,
+  type KubeService,
   type ServiceAccount,
 } from "./model.ts";
 
@@ -26,7 +26,7 @@ import {
  * these get a service-account token and a Role, read-only, in their own namespace.
  */
 export const KUBE_API_READS: Readonly<Partial<Record<ServiceName, readonly { group: string; resource: string }[]>>> = {
-  [Svc.LagDashboard]: [
+  [Service.LagDashboard]: [
     { group: "keda.sh", resource: "scaledobjects" },
     { group: "apps", resource: "deployments" },
     { group: "autoscaling", resource: "horizontalpodautoscalers" },
@@ -47,7 +47,7 @@ export const checkWorkloads = (r: Rendered, context: CheckContext): string[] => 
   const problems: string[] = [];
   const add = (line: string) => problems.push(line);
   const deployments = r.of<Deployment>("Deployment", "apps");
-  const services = r.core<Service>("Service");
+  const services = r.core<KubeService>("Service");
   const configurations = r.of<Configuration>("Configuration", "dapr.io");
   const serviceAccounts = r.core<ServiceAccount>("ServiceAccount");
 
@@ -112,8 +112,8 @@ export const checkWorkloads = (r: Rendered, context: CheckContext): string[] => 
       }
       if (env.get("APP_PORT")?.value !== String(appPort)) add(`${id}: APP_PORT differs from the app port ${appPort}`);
       if (env.get("APP_HOST")?.value !== "0.0.0.0") add(`${id}: APP_HOST must be 0.0.0.0 (probes come from the kubelet)`);
-      const probePort = service === Svc.TaskApi ? PUBLIC : APP;
-      if (service === Svc.TaskApi) {
+      const probePort = service === Service.TaskApi ? PUBLIC : APP;
+      if (service === Service.TaskApi) {
         if (port(PUBLIC) !== TASK_API_PUBLIC_PORT) add(`${id}: container port "${PUBLIC}" is ${String(port(PUBLIC))}, the catalog says ${TASK_API_PUBLIC_PORT}`);
         if (env.get("PUBLIC_PORT")?.value !== String(TASK_API_PUBLIC_PORT)) add(`${id}: PUBLIC_PORT differs from the public port ${TASK_API_PUBLIC_PORT}`);
       } else if (port(PUBLIC) !== undefined) {
@@ -153,7 +153,7 @@ export const checkWorkloads = (r: Rendered, context: CheckContext): string[] => 
     const svc = r.named(services, service);
     if (!svc) add(`Service/${service} is missing`);
     else {
-      const target = service === Svc.TaskApi ? PUBLIC : APP;
+      const target = service === Service.TaskApi ? PUBLIC : APP;
       const targets = (svc.spec?.ports ?? []).map((p) => String(p.targetPort));
       if (!sameSet(targets, [target])) add(`Service/${service}: targets ${list(targets)}, must target only port "${target}"`);
     }

@@ -1,11 +1,12 @@
 /**
  * A small client of the Kubernetes API: requests with a bearer token over TLS pinned to the
  * cluster's CA, server-side apply (optionally as a dry run), status updates and watches. Read by
- * lag-dashboard (ScaledObjects and Deployments) and by the local control plane's tools.
+ * lag-dashboard (ScaledObjects, Deployments and HPAs; from a kubeconfig locally, with its service
+ * account in a pod) and by the local control plane's tools.
  */
 import { readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parse } from "yaml";
 import { z } from "zod";
 
@@ -13,6 +14,12 @@ import { z } from "zod";
 export interface KubeAccess {
   server: string;
   token: string;
+  /**
+   * Where the token is kept when it is rotated (a pod's projected service-account token): read
+   * again at most once a minute, as client-go does, so a long-running client never sends an
+   * expired one. `token` is its value when the access was made.
+   */
+  tokenFile?: string;
   /** PEM of the CA that signed the API server's certificate. */
   ca: string;
 }
@@ -65,6 +72,37 @@ export const kubeAccessFromKubeconfig = (path: string): KubeAccess => {
   return { server: cluster.server, token: user.token, ca };
 };
 
+/** Where the kubelet mounts a pod's service-account token, CA and namespace. */
+export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+const InClusterEnv = z.object({
+  KUBERNETES_SERVICE_HOST: z.string().min(1, "is not set: not running in a pod"),
+  KUBERNETES_SERVICE_PORT: z.coerce.number().int().min(1).max(65535),
+});
+
+/**
+ * In a pod, with its service account: the API server from KUBERNETES_SERVICE_HOST/PORT, the token
+ * and CA the kubelet mounts (the pod needs automountServiceAccountToken). `dir` is for tests.
+ */
+export const kubeAccessInCluster = (env: Record<string, string | undefined> = process.env, dir = SERVICE_ACCOUNT_DIR): KubeAccess => {
+  const parsed = InClusterEnv.safeParse(env);
+  if (!parsed.success) {
+    throw new Error(`in-cluster access: ${parsed.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`);
+  }
+  const { KUBERNETES_SERVICE_HOST: host, KUBERNETES_SERVICE_PORT: port } = parsed.data;
+  const tokenFile = join(dir, "token");
+  const read = (file: string) => {
+    try {
+      return readFileSync(file, "utf8").trim();
+    } catch (err) {
+      throw new Error(`in-cluster access: cannot read ${file} (is automountServiceAccountToken off for this pod?): ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  // An IPv6 address needs brackets in a URL.
+  const server = `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  return { server, token: read(tokenFile), tokenFile, ca: read(join(dir, "ca.crt")) };
+};
+
 /** The API server's answer to a failed request: its own message, reason and status code. */
 export class KubeApiError extends Error {
   override readonly name = "KubeApiError";
@@ -90,19 +128,42 @@ export interface ApplyOptions {
   fieldManager: string;
 }
 
+/** How old a token read from its file may get before it is read again. */
+const TOKEN_REREAD_MS = 60_000;
+
 export class KubeApi {
   private readonly agent: Agent;
   private readonly base: URL;
+  private token: { value: string; readAt: number };
   /** Per group/version: resource name and scope of each kind (from API discovery). */
   private readonly discovered = new Map<string, Map<string, { resource: string; namespaced: boolean }>>();
 
-  constructor(readonly access: KubeAccess) {
+  /** `tokenRereadMs`: how old a token read from `access.tokenFile` may get (a minute; tests shorten it). */
+  constructor(
+    readonly access: KubeAccess,
+    private readonly options: { tokenRereadMs: number } = { tokenRereadMs: TOKEN_REREAD_MS },
+  ) {
     this.base = new URL(access.server);
+    this.token = { value: access.token, readAt: Date.now() };
     this.agent = new Agent({ ca: access.ca, keepAlive: true, maxSockets: 16 });
   }
 
   close(): void {
     this.agent.destroy();
+  }
+
+  /** The bearer token: from its file again when it is a minute old (the kubelet rotates it). */
+  private bearer(): string {
+    const file = this.access.tokenFile;
+    if (file && Date.now() - this.token.readAt >= this.options.tokenRereadMs) {
+      try {
+        this.token = { value: readFileSync(file, "utf8").trim(), readAt: Date.now() };
+      } catch {
+        // Keep the last one; the kubelet writes the file atomically, so this is rare and brief.
+        this.token = { value: this.token.value, readAt: Date.now() };
+      }
+    }
+    return this.token.value;
   }
 
   /** One request; a non-2xx answer throws a KubeApiError with the server's message. */
@@ -175,7 +236,7 @@ export class KubeApi {
           path: `${path}?${query}`,
           method: "GET",
           agent: this.agent,
-          headers: { authorization: `Bearer ${this.access.token}`, accept: "application/json" },
+          headers: { authorization: `Bearer ${this.bearer()}`, accept: "application/json" },
           signal,
         },
         (res) => {
@@ -229,7 +290,7 @@ export class KubeApi {
           agent: this.agent,
           timeout: 30_000,
           headers: {
-            authorization: `Bearer ${this.access.token}`,
+            authorization: `Bearer ${this.bearer()}`,
             accept: "application/json",
             ...(payload === undefined ? {} : { "content-type": contentType, "content-length": Buffer.byteLength(payload) }),
           },

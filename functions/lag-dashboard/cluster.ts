@@ -103,8 +103,12 @@ export class ClusterReader {
       this.api.get(`/apis/keda.sh/v1alpha1/namespaces/${ns}/scaledobjects`).then((r) => ScaledObjectList.parse(r)),
       this.api.get(`/apis/apps/v1/namespaces/${ns}/deployments`).then((r) => DeploymentList.parse(r)),
       this.api.get(`/apis/autoscaling/v2/namespaces/${ns}/horizontalpodautoscalers`).then((r) => HpaList.parse(r)),
+      // KEDA's own figures are extra: without them (operator unreachable) the card shows the
+      // cluster's objects and the model, and says KEDA has not reported yet.
       this.kedaMetricsUrl
-        ? fetch(this.kedaMetricsUrl, { signal: AbortSignal.timeout(3_000) }).then(async (r) => parseKedaMetrics(await r.text(), ns))
+        ? fetch(this.kedaMetricsUrl, { signal: AbortSignal.timeout(3_000) })
+            .then(async (r) => parseKedaMetrics(await r.text(), ns))
+            .catch(() => new Map<string, KedaTriggerFigures[]>())
         : Promise.resolve(new Map<string, KedaTriggerFigures[]>()),
     ]);
     const views = new Map<string, ClusterView>();

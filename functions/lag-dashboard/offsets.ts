@@ -4,6 +4,7 @@
  * It never produces or consumes records.
  */
 import { Kafka, logLevel, type Admin } from "kafkajs";
+import type { KafkaAccess } from "./kafka-access.ts";
 import type { PartitionOffsets } from "./keda-model.ts";
 
 export interface GroupSnapshot {
@@ -18,10 +19,13 @@ export class OffsetReader {
   private readonly admin: Admin;
   private connected: Promise<void> | undefined;
 
-  constructor(brokers: string) {
+  /** `access`: the brokers, and TLS and SASL as the cluster asks (kafka-access.ts). */
+  constructor(access: KafkaAccess) {
     this.admin = new Kafka({
       clientId: "lag-dashboard",
-      brokers: brokers.split(","),
+      brokers: access.brokers,
+      ssl: access.ssl,
+      ...(access.sasl ? { sasl: access.sasl } : {}),
       logLevel: logLevel.NOTHING,
       retry: { retries: 1 },
       connectionTimeout: 3_000,

@@ -1,9 +1,10 @@
 import { execFile as execFileCb } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
 import { DEPLOYED_FUNCTIONS } from "../../tools/manifests/checks.ts";
 import { repoRoot } from "../../tools/stack/paths.ts";
 
@@ -32,31 +33,69 @@ const contextSources = (copy: Instruction): string[] => {
   return copy.args.includes("--from=") ? [] : parts.slice(0, -1);
 };
 
-/** The bundle command of a function's build stage; the test below runs it. */
-const bundleCommand = (service: string, outfile: string): string[] => [
-  `functions/${service}/main.ts`,
+/** The bundle command of the build stage for one function; the test below runs it. */
+const bundleCommand = (fn: string, outfile: string, target: string): string[] => [
+  `functions/${fn}/main.ts`,
   "--bundle",
   "--platform=node",
-  "--target=node20",
+  `--target=${target}`,
   "--format=esm",
   "--packages=external",
   "--sourcemap",
   `--outfile=${outfile}`,
 ];
 
-describe.each(DEPLOYED_FUNCTIONS)("functions/%s/Dockerfile", (service) => {
-  const path = join(repoRoot, "functions", service, "Dockerfile");
-  const text = existsSync(path) ? readFileSync(path, "utf8") : "";
-  const instructions = instructionsOf(text);
+const DOCKERFILE = join(repoRoot, "Dockerfile");
+const text = existsSync(DOCKERFILE) ? readFileSync(DOCKERFILE, "utf8") : "";
+const instructions = instructionsOf(text);
+const froms = instructions.filter((i) => i.keyword === "FROM");
 
-  it("exists and documents its build command", () => {
-    expect(existsSync(path), `${path} is missing`).toBe(true);
-    expect(text).toContain(`docker build -f functions/${service}/Dockerfile -t taskapp/${service}:dev .`);
+/** The Node.js major of the base images, and esbuild's target for it. */
+const nodeMajor = (image: string): number | undefined => {
+  const match = /^node:(\d+)\.\d+\.\d+-slim\b/.exec(image);
+  return match ? Number(match[1]) : undefined;
+};
+
+interface ContainerSpec {
+  name?: string;
+  image?: string;
+}
+interface DeploymentDoc {
+  kind?: string;
+  metadata?: { name?: string };
+  spec?: { template?: { spec?: { containers?: ContainerSpec[] } } };
+}
+
+/** Every Deployment of deploy/base: the functions the manifests run. */
+const baseDeployments = (): DeploymentDoc[] => {
+  const dir = join(repoRoot, "deploy/base");
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml"))
+    .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), "utf8")).map((d) => d.toJS() as DeploymentDoc | null))
+    .filter((d): d is DeploymentDoc => d?.kind === "Deployment");
+};
+
+describe("the Dockerfile (one for every function)", () => {
+  it("exists at the repository root and documents its build command", () => {
+    expect(existsSync(DOCKERFILE), `${DOCKERFILE} is missing`).toBe(true);
+    expect(text).toContain("docker build --build-arg FUNCTION=task-api -t taskapp/task-api:dev .");
   });
 
-  it("is multi-stage and runs as a non-root user", () => {
-    const froms = instructions.filter((i) => i.keyword === "FROM");
-    expect(froms.length).toBeGreaterThanOrEqual(2);
+  it("takes the function as a build argument and refuses a build without one", () => {
+    expect(instructions.filter((i) => i.keyword === "ARG").map((i) => i.args)).toContain("FUNCTION");
+    expect(text).toMatch(/test -n "\$\{FUNCTION\}"/);
+    expect(text).toMatch(/test -f "functions\/\$\{FUNCTION\}\/main\.ts"/);
+  });
+
+  it("is multi-stage on one pinned, supported Node.js LTS, and runs as a non-root user", () => {
+    expect(froms.length).toBeGreaterThanOrEqual(3);
+    const images = froms.map((f) => f.args.split(/\s+/)[0]!);
+    // Pinned by its full version tag, the same in every stage.
+    expect(new Set(images).size, `stages use ${images.join(", ")}`).toBe(1);
+    const major = nodeMajor(images[0]!);
+    expect(major, `${images[0]} is not node:<major>.<minor>.<patch>-slim`).toBeDefined();
+    // Node 20 reached its end of life in April 2026; LTS lines are the even ones.
+    expect(major! >= 22 && major! % 2 === 0, `node ${major} is not a supported LTS line`).toBe(true);
     const lastFrom = instructions.lastIndexOf(froms[froms.length - 1]!);
     const users = instructions.slice(lastFrom).filter((i) => i.keyword === "USER");
     expect(users.length, "the runtime stage sets USER").toBeGreaterThan(0);
@@ -64,26 +103,51 @@ describe.each(DEPLOYED_FUNCTIONS)("functions/%s/Dockerfile", (service) => {
     expect(users[users.length - 1]!.args).toMatch(/^[1-9]\d*(:\d+)?$/);
   });
 
-  it("copies only its own function folder, shared/ and the package manifests", () => {
+  it("installs the production dependencies exactly as locked", () => {
+    expect(instructions.filter((i) => i.keyword === "RUN").map((i) => i.args)).toContain("npm ci --omit=dev --no-audit --no-fund");
+  });
+
+  it("copies only the function named by the build argument, shared/ and the package manifests", () => {
     const sources = instructions.filter((i) => i.keyword === "COPY" || i.keyword === "ADD").flatMap(contextSources);
-    expect(sources).toContain(`functions/${service}/`);
+    expect(sources).toContain("functions/${FUNCTION}/");
     expect(sources).toContain("shared/");
     for (const source of sources) {
-      expect([`functions/${service}/`, "shared/", "package.json", "package-lock.json"], `COPY ${source}`).toContain(source);
+      expect(["functions/${FUNCTION}/", "shared/", "package.json", "package-lock.json"], `COPY ${source}`).toContain(source);
     }
   });
 
-  it("bundles with the command the test runs", () => {
-    expect(text).toContain(`RUN npx esbuild ${bundleCommand(service, "dist/main.mjs").join(" ")}`);
+  it("bundles with the command the test runs, and starts the bundle", () => {
+    const target = `node${String(nodeMajor(froms[0]?.args.split(/\s+/)[0] ?? ""))}`;
+    expect(text).toContain(`RUN npx esbuild ${bundleCommand("${FUNCTION}", "dist/main.mjs", target).join(" ")}`);
     expect(instructions.find((i) => i.keyword === "CMD")?.args).toBe('["node", "--enable-source-maps", "main.mjs"]');
   });
 
-  // A function whose code has not landed yet has nothing to bundle.
-  const main = join(repoRoot, "functions", service, "main.ts");
-  it.skipIf(!existsSync(main))("bundles: the build stage's esbuild step succeeds on the current sources", async () => {
-    const out = mkdtempSync(join(tmpdir(), `bundle-${service}-`));
+  it("builds the image of every Deployment: image taskapp/<name>, where <name> is a function with an entry point", () => {
+    const deployments = baseDeployments();
+    expect(deployments.map((d) => d.metadata?.name).sort()).toEqual([...DEPLOYED_FUNCTIONS].sort());
+    for (const d of deployments) {
+      const name = d.metadata?.name ?? "";
+      const images = (d.spec?.template?.spec?.containers ?? []).map((c) => c.image);
+      // The build argument is the image's name: FUNCTION=<name> → taskapp/<name>.
+      expect(images, `Deployment/${name}`).toEqual([`taskapp/${name}`]);
+      expect(existsSync(join(repoRoot, "functions", name, "main.ts")), `functions/${name}/main.ts (FUNCTION=${name})`).toBe(true);
+    }
+  });
+
+  it("is the build the deploy guide runs, for every deployed function", () => {
+    const guide = readFileSync(join(repoRoot, "docs/deploy.md"), "utf8");
+    const loop = /for f in ([a-z\- ]+); do\n\s+minikube image build --build-opt=build-arg=FUNCTION=\$f -t taskapp\/\$f:dev \.\n\s*done/.exec(guide);
+    expect(loop, "docs/deploy.md builds each image with the build argument FUNCTION=$f").not.toBeNull();
+    expect(loop![1]!.trim().split(/\s+/).sort()).toEqual([...DEPLOYED_FUNCTIONS].sort());
+  });
+});
+
+describe.each(DEPLOYED_FUNCTIONS)("the image of %s", (fn) => {
+  it("bundles: the build stage's esbuild step succeeds on the current sources", async () => {
+    const out = mkdtempSync(join(tmpdir(), `bundle-${fn}-`));
     try {
-      await execFile(join(repoRoot, "node_modules/.bin/esbuild"), [...bundleCommand(service, join(out, "main.mjs")), "--log-level=error"], { cwd: repoRoot });
+      const target = `node${String(nodeMajor(froms[0]?.args.split(/\s+/)[0] ?? "") ?? 24)}`;
+      await execFile(join(repoRoot, "node_modules/.bin/esbuild"), [...bundleCommand(fn, join(out, "main.mjs"), target), "--log-level=error"], { cwd: repoRoot });
       expect(existsSync(join(out, "main.mjs"))).toBe(true);
     } finally {
       rmSync(out, { recursive: true, force: true });

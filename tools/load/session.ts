@@ -58,7 +58,7 @@ export class LoadSession {
     readonly receiver: ReminderReceiver,
     private readonly authSecret: string,
   ) {
-    this.offsets = new OffsetReader(stack.kafkaBrokers);
+    this.offsets = new OffsetReader({ brokers: stack.kafkaBrokers.split(","), ssl: false });
   }
 
   /** Starts the stack in `.data/<name>` and every function. */

@@ -81,6 +81,8 @@ export const serverProblems = async (api: KubeApi, objects: readonly KubeObject[
       return warnings.length > 0 ? `${idOf(object)}: server warning: ${warnings.join("; ")}` : undefined;
     } catch (err) {
       if (err instanceof KubeApiError) return `${idOf(object)}: server: ${err.message}`;
+      // Refused before any request: a kind the server does not serve, a namespaced object without a namespace.
+      if (err instanceof Error && err.message.startsWith(`${idOf(object)}:`)) return err.message;
       throw err;
     }
   };

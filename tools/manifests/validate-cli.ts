@@ -1,9 +1,10 @@
 /**
- * npm run validate:manifests: renders every overlay and has a real API server (with KEDA's
- * admission webhooks) and the cross-checks validate it; exits 1 naming each problem.
+ * npm run validate:manifests: renders every overlay (and the optional components on one) and has
+ * a real API server (with KEDA's admission webhooks) and the cross-checks validate it; exits 1
+ * naming each problem.
  */
 import { connectManifestServer } from "./server.ts";
-import { loadValidator, OVERLAYS, validateOverlay, type Overlay } from "./validate.ts";
+import { describeTarget, loadValidator, TARGETS, validateTarget, type TargetName } from "./validate.ts";
 
 const started = Date.now();
 const server = await connectManifestServer({ log: (line) => console.log(`[control plane] ${line}`) });
@@ -11,13 +12,14 @@ let failed = false;
 try {
   console.log(`API server: ${server.origin}`);
   const validator = await loadValidator(server);
-  for (const overlay of Object.keys(OVERLAYS) as Overlay[]) {
-    const { objects, problems } = await validateOverlay(overlay, validator);
+  for (const name of Object.keys(TARGETS) as TargetName[]) {
+    const { objects, problems } = await validateTarget(name, validator);
+    const what = describeTarget(TARGETS[name]);
     if (problems.length === 0) {
-      console.log(`deploy/overlays/${overlay}: ${objects.length} objects accepted by the API server and the cross-checks`);
+      console.log(`${what}: ${objects.length} objects accepted by the API server and the cross-checks`);
     } else {
       failed = true;
-      console.log(`deploy/overlays/${overlay}: ${problems.length} problem(s)`);
+      console.log(`${what}: ${problems.length} problem(s)`);
       for (const problem of problems) console.log(`  ${problem}`);
     }
   }

@@ -24,6 +24,7 @@ const FIELD_MANAGER = "task-events-local";
 /** Values of the Secrets the manifests reference (docs/deploy.md), for the local control plane. */
 export interface LocalSecrets {
   jwtSecret: string;
+  /** The value of every Dapr token Secret (<service>-app-token, <service>-dapr-api-token). */
   appToken: string;
 }
 
@@ -75,17 +76,50 @@ export const renderLocalOverlay = async (stack: StackInfo, dir: string): Promise
   return renderKustomization(overlay);
 };
 
-const secretsFor = (stack: StackInfo, secrets: LocalSecrets): KubeObject[] =>
-  Object.entries({
-    cosmos: { endpoint: stack.cosmosEndpoint, key: stack.cosmosKey },
-    "task-api-auth": { "jwt-secret": secrets.jwtSecret },
-    "task-api-app-token": { token: secrets.appToken },
-  }).map(([name, stringData]) => ({
+/**
+ * The Secrets the rendered Deployments reference (KEDA resolves a scale target's Secret references
+ * before it scales), with local values: Cosmos DB's endpoint and key of the stack, the JWT secret,
+ * and a token for every Dapr token Secret (the local processes get theirs from the stack, not from
+ * these; KEDA only needs them to exist). A reference this does not know stops the run, naming it.
+ */
+export const secretsFor = (stack: StackInfo, secrets: LocalSecrets, objects: readonly KubeObject[]): KubeObject[] => {
+  const valueOf = (name: string, key: string): string => {
+    if (name.endsWith("-cosmos") && key === "endpoint") return stack.cosmosEndpoint;
+    if (name.endsWith("-cosmos") && key === "key") return stack.cosmosKey;
+    if (key === "jwt-secret") return secrets.jwtSecret;
+    if (key === "token" && (name.endsWith("-app-token") || name.endsWith("-dapr-api-token"))) return secrets.appToken;
+    throw new Error(`the local control plane has no value for Secret ${name}, key ${key} (tools/stack/autoscale.ts)`);
+  };
+  const wanted = new Map<string, Record<string, string>>();
+  for (const o of objects.filter((o) => o.kind === "Deployment")) {
+    const { spec } = DeploymentEnv.parse(o);
+    for (const container of spec.template.spec.containers) {
+      for (const ref of (container.env ?? []).map((e) => e.valueFrom?.secretKeyRef).filter((r) => r !== undefined)) {
+        wanted.set(ref.name, { ...wanted.get(ref.name), [ref.key]: valueOf(ref.name, ref.key) });
+      }
+    }
+  }
+  return [...wanted].map(([name, stringData]) => ({
     apiVersion: "v1",
     kind: "Secret",
     metadata: { name, namespace: KUBERNETES_NAMESPACE },
     stringData,
   }));
+};
+
+const DeploymentEnv = z.object({
+  spec: z.object({
+    template: z.object({
+      spec: z.object({
+        containers: z.array(
+          z.object({
+            env: z.array(z.object({ valueFrom: z.object({ secretKeyRef: z.object({ name: z.string(), key: z.string() }).optional() }).optional() })).optional(),
+          }),
+        ),
+      }),
+    }),
+  }),
+});
 
 const ScaledObjectStatus = z.object({
   status: z.object({ conditions: z.array(z.object({ type: z.string(), status: z.string(), message: z.string().optional() })).optional() }).optional(),
@@ -133,7 +167,7 @@ export const startAutoscaling = async (stack: StackInfo, opts: AutoscalingOption
   ]);
   let runner: ReplicaRunner | undefined;
   try {
-    await applyLocalManifests(controlPlane.api, objects, secretsFor(stack, opts.secrets));
+    await applyLocalManifests(controlPlane.api, objects, secretsFor(stack, opts.secrets, objects));
     runner = new ReplicaRunner({
       api: controlPlane.api,
       namespace: KUBERNETES_NAMESPACE,

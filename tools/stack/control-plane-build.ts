@@ -8,7 +8,9 @@
  * - tools/control-plane/keda: KEDA's operator, admission webhooks and metrics adapter.
  *
  * The CustomResourceDefinitions come from the same pinned modules (KEDA's config/crd/bases, Dapr's
- * charts/dapr/crds) and from the Strimzi copy in tools/manifests/crds/strimzi.
+ * charts/dapr/crds), from the Prometheus Operator's module pinned in
+ * tools/control-plane/prometheus-operator (PodMonitor and ServiceMonitor only) and from the Strimzi
+ * copy in tools/manifests/crds/strimzi.
  */
 import { execFile as execFileCb } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -29,6 +31,9 @@ const KUBE_MODULE = join(repoRoot, "tools/control-plane/kube");
 const KEDA_MODULE = join(repoRoot, "tools/control-plane/keda");
 const DAPR_MODULE = join(repoRoot, "tools/dapr-build");
 const STRIMZI_CRDS = join(repoRoot, "tools/manifests/crds/strimzi");
+const PROMETHEUS_OPERATOR_MODULE = join(repoRoot, "tools/control-plane/prometheus-operator");
+/** The Prometheus Operator CRDs the manifests use (deploy/components/prometheus-operator). */
+const PROMETHEUS_OPERATOR_CRDS = ["monitoring.coreos.com_podmonitors.yaml", "monitoring.coreos.com_servicemonitors.yaml"];
 
 export interface ControlPlaneBinaries {
   etcd: string;
@@ -41,7 +46,7 @@ export interface ControlPlaneBinaries {
 }
 
 export interface ControlPlaneManifests {
-  /** CustomResourceDefinition files: KEDA's, Dapr's and Strimzi's. */
+  /** CustomResourceDefinition files: KEDA's, Dapr's, Strimzi's and the Prometheus Operator's. */
   crds: string[];
   /** KEDA's ValidatingWebhookConfiguration, as KEDA ships it (pointed at a Service). */
   kedaWebhookConfiguration: string;
@@ -189,18 +194,19 @@ const yamlIn = (dir: string): string[] =>
 
 /** The CRDs and KEDA's webhook configuration, copied out of the pinned modules into the cache once. */
 const ensureManifests = async (): Promise<ControlPlaneManifests> => {
-  const inputs = [join(KEDA_MODULE, "go.mod"), join(DAPR_MODULE, "go.mod"), ...yamlIn(STRIMZI_CRDS)];
+  const inputs = [join(KEDA_MODULE, "go.mod"), join(DAPR_MODULE, "go.mod"), join(PROMETHEUS_OPERATOR_MODULE, "go.mod"), ...yamlIn(STRIMZI_CRDS)];
   const dir = join(cacheRoot(), `control-plane-crds-${hashOfFiles(inputs)}`);
   const result = (): ControlPlaneManifests => ({
-    crds: ["keda", "dapr", "strimzi"].flatMap((group) => yamlIn(join(dir, group))),
+    crds: ["keda", "dapr", "strimzi", "prometheus-operator"].flatMap((group) => yamlIn(join(dir, group))),
     kedaWebhookConfiguration: join(dir, "keda-webhooks.yaml"),
   });
   if (existsSync(join(dir, ".complete"))) return result();
   return withLock(dir, async () => {
     if (existsSync(join(dir, ".complete"))) return result();
-    const [keda, dapr] = await Promise.all([
+    const [keda, dapr, prometheusOperator] = await Promise.all([
       moduleSource(KEDA_MODULE, "github.com/kedacore/keda/v2"),
       moduleSource(DAPR_MODULE, "github.com/dapr/dapr"),
+      moduleSource(PROMETHEUS_OPERATOR_MODULE, "github.com/prometheus-operator/prometheus-operator"),
     ]);
     rmSync(dir, { recursive: true, force: true });
     const copy = (from: string, to: string) => {
@@ -210,6 +216,10 @@ const ensureManifests = async (): Promise<ControlPlaneManifests> => {
     copy(join(keda, "config/crd/bases"), join(dir, "keda"));
     copy(join(dapr, "charts/dapr/crds"), join(dir, "dapr"));
     copy(STRIMZI_CRDS, join(dir, "strimzi"));
+    mkdirSync(join(dir, "prometheus-operator"), { recursive: true });
+    for (const file of PROMETHEUS_OPERATOR_CRDS) {
+      cpSync(join(prometheusOperator, "example/prometheus-operator-crd", file), join(dir, "prometheus-operator", file));
+    }
     cpSync(join(keda, "config/webhooks/validation_webhooks.yaml"), join(dir, "keda-webhooks.yaml"));
     writeFileSync(join(dir, ".complete"), new Date().toISOString());
     return result();

@@ -103,9 +103,10 @@ const main = async () => {
   for (const [k, v] of rows) say(`  ${k.padEnd(width)}  ${v}`);
   if (functions.some((f) => f.name === Service.TaskApi)) {
     const token = await mintToken(authSecret, DEV_USER);
-    say(`\ntoken for ${DEV_USER} (12 h; npm run token -- <user> for another):\n  ${token}`);
-    say(`try: curl -s -H "authorization: Bearer $TOKEN" -H "content-type: application/json" \\`);
-    say(`       -d '{"title":"Water the plants"}' http://127.0.0.1:${FIXED_PUBLIC_PORTS[Service.TaskApi]}/tasks`);
+    say(`\na token for ${DEV_USER} (12 h; npm run token -- <user> for another), and a task created with it:`);
+    say(`  export TOKEN=${token}`);
+    say(`  curl -s -H "authorization: Bearer $TOKEN" -H "content-type: application/json" \\`);
+    say(`    -d '{"title":"Water the plants"}' http://127.0.0.1:${FIXED_PUBLIC_PORTS[Service.TaskApi]}/tasks`);
   }
   say("\nCtrl-C stops everything.");
 };

@@ -1,5 +1,5 @@
 import { Service } from "../../shared/catalog/names.ts";
-import { BULK_DELIVERY, defineFunction, type FunctionDef } from "../../shared/host/define.ts";
+import { BULK_DELIVERY_RELAXED, defineFunction, type FunctionDef } from "../../shared/host/define.ts";
 import type { AuditLog } from "./audit-log.ts";
 import { onAnyEvent } from "./on-any-event.ts";
 
@@ -12,5 +12,5 @@ export const auditService = (deps: { entries: AuditLog }): FunctionDef =>
   defineFunction({
     name: Service.AuditService,
     consumers: onAnyEvent(deps),
-    bulk: BULK_DELIVERY,
+    bulk: BULK_DELIVERY_RELAXED,
   });

@@ -16,13 +16,17 @@ export const MAX_OCCURRENCES = 10_000;
 
 /** True if the runtime knows the IANA zone: checked when a task is written, so no completion fails on it later. */
 export const isKnownTimeZone = (timeZone: string): boolean => {
+  if (KNOWN_ZONES.has(timeZone)) return true;
   try {
     new Intl.DateTimeFormat("en-US", { timeZone });
-    return true;
   } catch {
     return false;
   }
+  if (KNOWN_ZONES.size < 1_000) KNOWN_ZONES.add(timeZone);
+  return true;
 };
+/** Zones already found known: building a DateTimeFormat is far dearer than a lookup. */
+const KNOWN_ZONES = new Set<string>(["UTC"]);
 
 export const Recurrence = z
   .object({

@@ -10,7 +10,7 @@
  */
 import { STATE_STORE } from "../catalog/names.ts";
 import { DependencyBusy } from "./errors.ts";
-import { sidecarHeaders, sidecarUrl, type SidecarAddress } from "./sidecar.ts";
+import { callSidecar, type SidecarAddress } from "./sidecar.ts";
 
 export interface Once {
   /** Runs `effect` unless it already ran for `key`; true if it ran now. */
@@ -33,41 +33,35 @@ export interface StateClient {
 }
 
 export const daprStateClient = (opts: SidecarAddress & { store?: string }): StateClient => {
-  const base = sidecarUrl(opts, `/v1.0/state/${opts.store ?? STATE_STORE}`);
-  const headers = sidecarHeaders(opts);
+  const base = `/v1.0/state/${opts.store ?? STATE_STORE}`;
+  const timeoutMs = 5_000;
   const save = (key: string, value: ClaimValue, etag?: string, firstWrite = true) =>
-    fetch(base, {
-      method: "POST",
-      headers: { "content-type": "application/json", ...headers },
+    callSidecar(opts, "POST", base, {
+      headers: { "content-type": "application/json" },
       body: JSON.stringify([
         { key, value, ...(etag ? { etag } : {}), options: { concurrency: firstWrite ? "first-write" : "last-write", consistency: "strong" } },
       ]),
-      signal: AbortSignal.timeout(5_000),
+      timeoutMs,
     });
+  const ok = (status: number) => status >= 200 && status < 300;
   return {
     async tryWrite(key, value, etag) {
-      const res = await save(key, value, etag);
-      await res.body?.cancel();
       // Refusals differ per store (409 on Cosmos DB, 500 elsewhere): the caller re-reads to tell.
-      return res.ok;
+      return ok((await save(key, value, etag)).status);
     },
     async read(key) {
-      const res = await fetch(`${base}/${encodeURIComponent(key)}?consistency=strong`, { headers, signal: AbortSignal.timeout(5_000) });
-      if (res.status === 204 || res.status === 404) {
-        await res.body?.cancel();
-        return undefined;
-      }
-      if (!res.ok) throw new Error(`state read ${key}: HTTP ${res.status} ${await res.text()}`);
-      return { value: (await res.json()) as ClaimValue, etag: res.headers.get("etag") ?? "" };
+      const res = await callSidecar(opts, "GET", `${base}/${encodeURIComponent(key)}?consistency=strong`, { timeoutMs });
+      if (res.status === 204 || res.status === 404) return undefined;
+      if (!ok(res.status)) throw new Error(`state read ${key}: HTTP ${res.status} ${res.body}`);
+      const etag = res.headers["etag"];
+      return { value: JSON.parse(res.body) as ClaimValue, etag: typeof etag === "string" ? etag : "" };
     },
     async write(key, value) {
       const res = await save(key, value, undefined, false);
-      if (!res.ok) throw new Error(`state write ${key}: HTTP ${res.status} ${await res.text()}`);
-      await res.body?.cancel();
+      if (!ok(res.status)) throw new Error(`state write ${key}: HTTP ${res.status} ${res.body}`);
     },
     async remove(key) {
-      const res = await fetch(`${base}/${encodeURIComponent(key)}`, { method: "DELETE", headers, signal: AbortSignal.timeout(5_000) });
-      await res.body?.cancel();
+      await callSidecar(opts, "DELETE", `${base}/${encodeURIComponent(key)}`, { timeoutMs });
     },
   };
 };

@@ -1,5 +1,5 @@
 /** Dapr service invocation over the sidecar's HTTP API: the only way functions call each other. */
-import { sidecarHeaders, sidecarUrl, type SidecarAddress } from "./sidecar.ts";
+import { callSidecar, type SidecarAddress, type SidecarResponse } from "./sidecar.ts";
 
 export interface InvokeResult {
   status: number;
@@ -20,19 +20,17 @@ export class InvokeError extends Error {
 
 export const createDaprInvoker = (opts: SidecarAddress & { timeoutMs?: number }): Invoker => ({
   async invoke(appId, path, request = {}) {
-    const url = sidecarUrl(opts, `/v1.0/invoke/${encodeURIComponent(appId)}/method/${path.replace(/^\//, "")}`);
-    let res: Response;
+    let res: SidecarResponse;
     try {
-      res = await fetch(url, {
-        method: request.method ?? "GET",
-        headers: { ...(request.body === undefined ? {} : { "content-type": "application/json" }), ...request.headers, ...sidecarHeaders(opts) },
+      res = await callSidecar(opts, request.method ?? "GET", `/v1.0/invoke/${encodeURIComponent(appId)}/method/${path.replace(/^\//, "")}`, {
+        headers: { ...(request.body === undefined ? {} : { "content-type": "application/json" }), ...request.headers },
         ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
-        signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
+        timeoutMs: opts.timeoutMs ?? 10_000,
       });
     } catch (err) {
       throw new InvokeError(`invoke ${appId} ${path}: sidecar unreachable: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    const text = await res.text();
+    const text = res.body;
     let body: unknown = text;
     try {
       body = text ? JSON.parse(text) : undefined;

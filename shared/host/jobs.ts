@@ -1,4 +1,4 @@
-import { sidecarHeaders, sidecarUrl, type SidecarAddress } from "./sidecar.ts";
+import { callSidecar, type SidecarAddress, type SidecarResponse } from "./sidecar.ts";
 
 /**
  * The Dapr Jobs API (stable at /v1.0/jobs from Dapr 1.18) over the sidecar's
@@ -25,16 +25,15 @@ export class JobsError extends Error {
 }
 
 export const createDaprJobs = (opts: SidecarAddress & { timeoutMs?: number }): Jobs => {
-  const url = (name: string) => sidecarUrl(opts, `/v1.0/jobs/${encodeURIComponent(name)}`);
-  const call = async (name: string, init: RequestInit, okStatuses: number[] = []) => {
-    let res: Response;
+  const call = async (name: string, init: { method: string; headers?: Record<string, string>; body?: string }, okStatuses: number[] = []) => {
+    let res: SidecarResponse;
     try {
-      res = await fetch(url(name), { ...init, headers: { ...init.headers, ...sidecarHeaders(opts) }, signal: AbortSignal.timeout(opts.timeoutMs ?? 5_000) });
+      res = await callSidecar(opts, init.method, `/v1.0/jobs/${encodeURIComponent(name)}`, { ...init, timeoutMs: opts.timeoutMs ?? 5_000 });
     } catch (err) {
       throw new JobsError(`job ${name}: sidecar unreachable: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    const body = await res.text();
-    if (!res.ok && !okStatuses.includes(res.status)) throw new JobsError(`job ${name}: HTTP ${res.status} ${body}`);
+    const ok = res.status >= 200 && res.status < 300;
+    if (!ok && !okStatuses.includes(res.status)) throw new JobsError(`job ${name}: HTTP ${res.status} ${res.body}`);
   };
   return {
     schedule: (name, job) =>

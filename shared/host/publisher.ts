@@ -4,7 +4,7 @@ import type { CloudEventEnvelope } from "../catalog/cloudevent.ts";
 import { PUBSUB } from "../catalog/names.ts";
 import { Coalescer, type Outcome } from "../coalesce.ts";
 import { describeError, PublishError } from "./errors.ts";
-import { sidecarHeaders, sidecarUrl, type SidecarAddress } from "./sidecar.ts";
+import { callSidecar, type SidecarAddress } from "./sidecar.ts";
 
 /** Publishes a finished CloudEvent; the partition key is the event's subject. */
 export interface Publisher {
@@ -82,21 +82,20 @@ export const daprBulkPublishAttempt = (
   opts: SidecarAddress & { pubsub?: string; timeoutMs?: number },
 ): BulkPublishAttempt =>
   async (topic, events) => {
-    const url = sidecarUrl(opts, `/v1.0-alpha1/publish/bulk/${opts.pubsub ?? PUBSUB}/${encodeURIComponent(topic)}`);
+    const path = `/v1.0-alpha1/publish/bulk/${opts.pubsub ?? PUBSUB}/${encodeURIComponent(topic)}`;
     const body = events.map((event, i) => ({
       entryId: String(i),
       event,
       contentType: "application/cloudevents+json",
       metadata: event.subject ? { partitionKey: event.subject } : {},
     }));
-    const res = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json", ...sidecarHeaders(opts) },
+    const res = await callSidecar(opts, "POST", path, {
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
+      headers: { "content-type": "application/json" },
+      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
     });
-    const text = await res.text();
-    if (res.ok) return events.map((): Outcome<void> => ({ ok: true, value: undefined }));
+    const text = res.body;
+    if (res.status >= 200 && res.status < 300) return events.map((): Outcome<void> => ({ ok: true, value: undefined }));
     const named = failedEntriesOf(text);
     const error = new Error(`bulk publish to ${topic}: HTTP ${res.status} ${text.slice(0, 500)}`);
     return events.map((_, i): Outcome<void> =>

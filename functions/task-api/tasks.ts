@@ -66,8 +66,12 @@ export interface TaskLimits {
   maxLiveTasks: number;
 }
 
-/** How long this replica trusts a user's live-task count between counts by the store. */
-const LIVE_COUNT_TTL_MS = 60_000;
+/**
+ * How long this replica trusts a user's live-task count between counts by the store (it adds its own
+ * creates and deletes meanwhile): a count is a query, so a user is counted at most every ten
+ * minutes. Other replicas' writes show at the next count: the cap is approximate by that much.
+ */
+const LIVE_COUNT_TTL_MS = 10 * 60_000;
 const LIVE_COUNTS_KEPT = 10_000;
 
 /** The job that brings a task's reminder: one per task (a new time overwrites it). */

@@ -108,7 +108,23 @@ export interface Sidecar {
  * One daprd for one app. Resolves once the sidecar has loaded its components
  * and reached the app (its full health check passes), so subscriptions are live.
  */
+/**
+ * Sidecars opening the shared SQLite file at the same moment can find it locked while one of them
+ * sets it up (`SQLITE_BUSY` on its first connection, which busyTimeout does not cover): such a
+ * sidecar is started again, a few times.
+ */
 export const startSidecar = async (opts: SidecarOptions): Promise<Sidecar> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startSidecarOnce(opts);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof Error) || !/SQLITE_BUSY|database is locked/.test(err.message)) throw err;
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
+};
+
+const startSidecarOnce = async (opts: SidecarOptions): Promise<Sidecar> => {
   const [httpPort, grpcPort, internalGrpcPort, metricsPort] = await Promise.all([
     opts.httpPort ?? freePort(),
     freePort(),

@@ -95,6 +95,10 @@ const remember = (cache: Map<string, { userId: string; until: number }>, token: 
   if (cache.size > VERIFIED_TOKENS) cache.delete(cache.keys().next().value!);
 };
 
-/** Mints an HS256 token for `userId` (local development and tests). */
-export const mintToken = (secret: string, userId: string, ttl = "12h"): Promise<string> =>
-  new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(userId).setIssuedAt().setExpirationTime(ttl).sign(new TextEncoder().encode(secret));
+/** Mints an HS256 token for `userId` (local development, tests, a cluster's demo user), with the issuer and audience task-api expects when it expects them. */
+export const mintToken = (secret: string, userId: string, ttl = "12h", claims: { issuer?: string | undefined; audience?: string | undefined } = {}): Promise<string> => {
+  const jwt = new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(userId).setIssuedAt().setExpirationTime(ttl);
+  if (claims.issuer) jwt.setIssuer(claims.issuer);
+  if (claims.audience) jwt.setAudience(claims.audience);
+  return jwt.sign(new TextEncoder().encode(secret));
+};

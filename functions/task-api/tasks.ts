@@ -62,8 +62,8 @@ export class TooManyTasks extends HttpError {
 
 /** Limits on what one user may keep. */
 export interface TaskLimits {
-  /** Live (not deleted) tasks per user. */
-  maxLiveTasks: number;
+  /** Live (not deleted) tasks per user; undefined: no cap (and no counting). */
+  maxLiveTasks: number | undefined;
 }
 
 /**
@@ -113,7 +113,7 @@ export class TaskService {
   constructor(
     private readonly store: TaskStore,
     private readonly relay: OutboxRelay,
-    private readonly limits: TaskLimits = { maxLiveTasks: 10_000 },
+    private readonly limits: TaskLimits = { maxLiveTasks: undefined },
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -123,7 +123,8 @@ export class TaskService {
     body: CreateTaskBody | InternalCreateTaskBody,
     idempotencyKey?: string,
   ): Promise<{ task: TaskSnapshot; created: boolean }> {
-    if ((await this.liveTasks(actor.userId)) >= this.limits.maxLiveTasks) throw new TooManyTasks(this.limits.maxLiveTasks);
+    const cap = this.limits.maxLiveTasks;
+    if (cap !== undefined && (await this.liveTasks(actor.userId)) >= cap) throw new TooManyTasks(cap);
     const at = this.now().toISOString();
     const id = idempotencyKey ? stableId(actor.userId, idempotencyKey) : randomUUID();
     const { reminder, ...fields } = body;

@@ -222,6 +222,8 @@ const asHttpError = (err: FastifyError): HttpError | undefined => {
   return undefined;
 };
 
+const BULK_CONCURRENCY = 16;
+
 /**
  * A bulk batch mixes partitions. Events of one subject (task) are handled in
  * order; different subjects run concurrently.
@@ -234,17 +236,25 @@ const deliverBulk = async (
   const bySubject = new Map<string, { entryId: string; event: unknown }[]>();
   for (const entry of entries) {
     const subject = subjectOf(entry.event) ?? entry.entryId;
-    bySubject.set(subject, [...(bySubject.get(subject) ?? []), entry]);
+    const chain = bySubject.get(subject);
+    if (chain) chain.push(entry);
+    else bySubject.set(subject, [entry]);
   }
   const statuses = new Map<string, DaprStatus>();
+  const chains = [...bySubject.values()];
+  let next = 0;
+  // A batch's tasks run side by side, BULK_CONCURRENCY at a time: enough to fill a batched write,
+  // not so many that a store which takes one writer at a time (SQLite) spends its time waiting.
   await Promise.all(
-    [...bySubject.values()].map(async (chain) => {
-      let blocked = false;
-      for (const entry of chain) {
-        // After a RETRY, later events of the same task wait for it: per-task order holds.
-        const status: DaprStatus = blocked ? "RETRY" : await dispatcher.deliver(topic, entry.event);
-        blocked ||= status === "RETRY";
-        statuses.set(entry.entryId, status);
+    Array.from({ length: Math.min(BULK_CONCURRENCY, chains.length) }, async () => {
+      while (next < chains.length) {
+        let blocked = false;
+        for (const entry of chains[next++]!) {
+          // After a RETRY, later events of the same task wait for it: per-task order holds.
+          const status: DaprStatus = blocked ? "RETRY" : await dispatcher.deliver(topic, entry.event);
+          blocked ||= status === "RETRY";
+          statuses.set(entry.entryId, status);
+        }
       }
     }),
   );

@@ -8,4 +8,6 @@ if (!userId) {
   process.stderr.write("usage: npm run token -- <user-id> [ttl, e.g. 12h]\n");
   process.exit(2);
 }
-process.stdout.write(`${await mintToken(devAuthSecret(defaultDataDir()), userId, ttl)}\n`);
+// AUTH_ISSUER and AUTH_AUDIENCE, when set, go into the token (a cluster's task-api checks them).
+const claims = { issuer: process.env["AUTH_ISSUER"], audience: process.env["AUTH_AUDIENCE"] };
+process.stdout.write(`${await mintToken(devAuthSecret(defaultDataDir()), userId, ttl, claims)}\n`);

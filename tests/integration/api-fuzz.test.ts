@@ -66,7 +66,8 @@ describe("task-api under an API fuzzer", () => {
         "--report-junit-path", join(reportDir, "junit.xml"),
         "--no-color",
       ],
-      { maxBuffer: 64 * 1024 * 1024, timeout: 240_000 },
+      // Its example cache goes beside the report, not into the working tree.
+      { cwd: reportDir, maxBuffer: 64 * 1024 * 1024, timeout: 240_000 },
     ).then(
       (r) => ({ code: 0, out: r.stdout + r.stderr }),
       (err: { code?: number; stdout?: string; stderr?: string }) => ({ code: err.code ?? 1, out: `${err.stdout ?? ""}${err.stderr ?? ""}` }),

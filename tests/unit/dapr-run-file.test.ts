@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -108,22 +107,5 @@ describe(`${RUN_FILE}: Dapr's multi-app run file`, () => {
     const common = runFile.common ?? {};
     expect(common).toMatchObject({ appProtocol: "http", enableAppHealthCheck: true, appHealthCheckPath: "/healthz" });
     for (const key of ["appLogDestination", "daprdLogDestination"]) expect(LOG_DESTINATIONS).toContain(common[key]);
-  });
-
-  // Only where a copy of the CLI's module happens to be in the Go module cache (never downloaded).
-  const cliSource = (() => {
-    try {
-      const cache = execFileSync("go", ["env", "GOMODCACHE"], { encoding: "utf8" }).trim();
-      const dir = join(cache, "github.com/dapr");
-      const cli = existsSync(dir) ? readdirSync(dir).filter((d) => d.startsWith("cli@")).sort().pop() : undefined;
-      return cli ? join(dir, cli) : undefined;
-    } catch {
-      return undefined;
-    }
-  })();
-  it.skipIf(cliSource === undefined)("carries the field list of the Dapr CLI in the module cache", () => {
-    const tags = (file: string) => [...readFileSync(join(cliSource!, file), "utf8").matchAll(/yaml:"([A-Za-z]+)[,"]/g)].map((m) => m[1]!);
-    const source = new Set([...tags("pkg/standalone/run.go"), ...tags("pkg/runfileconfig/run_file_config.go")]);
-    expect([...source].filter((f) => !APP_FIELDS.includes(f) && !RUN_FILE_FIELDS.includes(f)).sort()).toEqual([]);
   });
 });

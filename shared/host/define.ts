@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { envelope, type CloudEvent, type EventData, type EventDef } from "../catalog/cloudevent.ts";
+import type { ServiceName } from "../catalog/names.ts";
 import type { Logger } from "../logger.ts";
 import type { HttpError } from "./errors.ts";
 import type { Once } from "./idempotency.ts";
@@ -68,7 +69,22 @@ export interface FunctionDef {
   readonly bulk?: BulkOptions;
 }
 
+/** A function that needs nothing from outside (test functions, fixtures): its definition as it is. */
 export const defineFunction = (def: FunctionDef): FunctionDef => def;
+
+/**
+ * A function whose parts need dependencies made at start-up (a store, its sidecar's clients):
+ * its name, given once here, and how its definition is built from them. main.ts hands it to
+ * `runFunction` with the dependencies; tests build it with fakes.
+ */
+export interface FunctionFactory<TDeps> {
+  /** The service name (catalog): Dapr app-id, consumer group, dead-letter topic owner, `service` in logs. */
+  readonly name: ServiceName;
+  build(deps: TDeps): FunctionDef;
+}
+
+export const defineFunctionOf = <TDeps>(name: ServiceName, parts: (deps: TDeps) => Omit<FunctionDef, "name">): FunctionFactory<TDeps> =>
+  Object.freeze({ name, build: (deps: TDeps): FunctionDef => ({ name, ...parts(deps) }) });
 
 /** Deterministic UUID-shaped id for an event derived from another. */
 export const derivedEventId = (causationId: string, type: string, subject: string): string => {

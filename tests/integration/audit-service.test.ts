@@ -27,10 +27,10 @@ import { deadLetterTopicOf, Service, Topic } from "../../shared/catalog/names.ts
 import type { TaskSnapshot } from "../../shared/catalog/task.ts";
 import { AUDIT_CONTAINER } from "../../shared/cosmos.ts";
 import { defineFunction } from "../../shared/host/define.ts";
-import { runWithSidecar, type FunctionUnderTest } from "../../shared/testing/function-under-test.ts";
-import { readTopicUntil } from "../../shared/testing/kafka.ts";
+import { runWithSidecar, type FunctionUnderTest } from "../../tools/stack/function-under-test.ts";
+import { readTopicUntil } from "../../tools/stack/topic-reader.ts";
 import { startFunction, type RunningFunction } from "../../tools/stack/functions.ts";
-import { waitFor } from "../../shared/testing/wait.ts";
+import { waitFor } from "../../tools/stack/wait.ts";
 
 const stack = inject("stack");
 const secret = randomUUID() + randomUUID();

@@ -12,7 +12,8 @@ import { percentile, type LoadReport } from "./report.ts";
 import type { LoadSession } from "./session.ts";
 import { closedLoop, isAcknowledged, isRefusal, openLoop, TaskTraffic, type DriveResult, type WriteRecord } from "./traffic.ts";
 
-export type Scenario = "steady" | "burst" | "consumer-down";
+export const SCENARIOS = ["steady", "burst", "consumer-down"] as const;
+export type Scenario = (typeof SCENARIOS)[number];
 
 export interface LoadPlan {
   scenario: Scenario;

@@ -1,5 +1,6 @@
 import { parseConfig } from "../../shared/config.ts";
-import { AUDIT_CONTAINER, CosmosConfig, openCosmosDatabase } from "../../shared/cosmos.ts";
+import { AUDIT_CONTAINER } from "../../shared/catalog/audit.ts";
+import { CosmosConfig, openCosmosDatabase } from "../../shared/cosmos.ts";
 import { runFunction } from "../../shared/host/run.ts";
 import { auditService } from "./app.ts";
 import { CosmosAuditLog } from "./audit-log.ts";

@@ -1,6 +1,5 @@
-import { createHash } from "node:crypto";
 import type { FastifyInstance } from "fastify";
-import { envelope, type CloudEvent, type EventData, type EventDef } from "../catalog/cloudevent.ts";
+import { envelope, stableUuid, type CloudEvent, type EventData, type EventDef } from "../catalog/cloudevent.ts";
 import type { ServiceName } from "../catalog/names.ts";
 import type { Logger } from "../logger.ts";
 import type { HttpError } from "./errors.ts";
@@ -86,11 +85,8 @@ export interface FunctionFactory<TDeps> {
 export const defineFunctionOf = <TDeps>(name: ServiceName, parts: (deps: TDeps) => Omit<FunctionDef, "name">): FunctionFactory<TDeps> =>
   Object.freeze({ name, build: (deps: TDeps): FunctionDef => ({ name, ...parts(deps) }) });
 
-/** Deterministic UUID-shaped id for an event derived from another. */
-export const derivedEventId = (causationId: string, type: string, subject: string): string => {
-  const h = createHash("sha256").update(`${causationId}\n${type}\n${subject}`).digest("hex");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
-};
+/** The id of an event derived from another: the same for the same cause, type and subject. */
+export const derivedEventId = (causationId: string, type: string, subject: string): string => stableUuid(causationId, type, subject);
 
 export const handlerContext = (
   service: string,

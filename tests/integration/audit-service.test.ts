@@ -10,7 +10,6 @@ import { Agent } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CosmosClient, type Container } from "@azure/cosmos";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { AuditEntry } from "../../functions/audit-service/entry.ts";
 import { mintToken } from "../../functions/task-api/auth.ts";
 import { envelope, type CloudEventEnvelope } from "../../shared/catalog/cloudevent.ts";
 import { DEAD_LETTER_TYPE, DeadLetterRecord } from "../../shared/catalog/dead-letter.ts";
@@ -25,7 +24,7 @@ import {
 } from "../../shared/catalog/events.ts";
 import { deadLetterTopicOf, Service, Topic } from "../../shared/catalog/names.ts";
 import type { TaskSnapshot } from "../../shared/catalog/task.ts";
-import { AUDIT_CONTAINER } from "../../shared/cosmos.ts";
+import { AUDIT_CONTAINER, AuditEntry } from "../../shared/catalog/audit.ts";
 import { defineFunction } from "../../shared/host/define.ts";
 import { runWithSidecar, type FunctionUnderTest } from "../../tools/stack/function-under-test.ts";
 import { readTopicUntil } from "../../tools/stack/topic-reader.ts";

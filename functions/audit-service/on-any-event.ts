@@ -13,8 +13,8 @@ const recordInAuditTrail = <E extends AnyEvent>(
 ): Consumer<E> =>
   defineConsumer({
     event: def,
-    async handle(event, { log }) {
-      const entry = entryOf(def, event, summarize(event.data), new Date());
+    async handle(event, { log, now }) {
+      const entry = entryOf(def, event, summarize(event.data), now());
       if (!(await deps.entries.append(entry))) log.info({ taskId: entry.taskId }, "already in the audit trail");
     },
   });

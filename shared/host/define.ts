@@ -17,6 +17,8 @@ export interface HandlerContext {
   publish<E extends EventDef>(event: E, data: EventData<E>, opts: { subject: string }): Promise<void>;
   /** Runs an effect once per key across redeliveries and restarts (Dapr state store); true if it ran now. */
   once: Once;
+  /** The time now: the system clock in the host, a fixed one in tests (testConsumer). */
+  now(): Date;
 }
 
 export interface Consumer<E extends EventDef = EventDef> {
@@ -94,9 +96,11 @@ export const handlerContext = (
   publisher: Publisher,
   once: Once,
   log: Logger,
+  now: () => Date = () => new Date(),
 ): HandlerContext => ({
   log,
   once,
+  now,
   async publish(event, data, { subject }) {
     await publisher.publish(
       event.topic,

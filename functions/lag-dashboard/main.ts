@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { z } from "zod";
-import { KUBERNETES_NAMESPACE, Service } from "../../shared/catalog/names.ts";
+import { KUBERNETES_NAMESPACE } from "../../shared/catalog/names.ts";
 import { DASHBOARD_PORT } from "../../shared/catalog/ports.ts";
 import { parseConfig } from "../../shared/config.ts";
 import { runFunction } from "../../shared/host/run.ts";

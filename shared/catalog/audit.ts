@@ -31,8 +31,9 @@ export const AuditEntry = z.object({
   /**
    * The event's place among the events of its write (the envelope's `writeseq`): the events of
    * one write share `time`, so a trail is in order by `time`, then `writeSeq` (historyOrder).
+   * An entry recorded before the attribute existed reads as 0, like an event without it.
    */
-  writeSeq: z.number().int().min(0),
+  writeSeq: z.number().int().min(0).default(0),
   correlationId: z.string().min(1),
   causationId: z.string().min(1).optional(),
   change: AuditChange,

@@ -17,6 +17,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { jsonSchemaTransform, jsonSchemaTransformObject, type ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { AuditEntry } from "../../shared/catalog/audit.ts";
+import { Service } from "../../shared/catalog/names.ts";
 import { routePath, TaskApiRoute } from "../../shared/catalog/routes.ts";
 import { TaskSnapshot } from "../../shared/catalog/task.ts";
 import { HttpError } from "../../shared/host/errors.ts";
@@ -80,7 +81,7 @@ export const publicApi =
       openapi: {
         openapi: "3.1.0",
         info: {
-          title: "task-api",
+          title: Service.TaskApi,
           version: "1.0.0",
           description:
             "Task writes and reads; every change is published as a CloudEvent. Cross-field rules: `reminder.minutesBefore` and `recurrence` need `dueAt`, on create and on the task an update leaves.",

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { APP_PORT, DAPRD_PORTS, TASK_API_PUBLIC_PORT } from "./catalog/ports.ts";
 
 /** Parses configuration once at start-up; a bad value stops the process with every problem named. */
 export const parseConfig = <S extends z.ZodType>(
@@ -22,13 +23,13 @@ const port = z.coerce.number().int().min(1).max(65535);
 /** What every function reads from its environment. */
 export const HostConfig = z.object({
   /** Where the app answers its sidecar (Dapr's app port): event delivery, job callbacks, service invocation. */
-  APP_PORT: port.default(3000),
+  APP_PORT: port.default(APP_PORT),
   /** Where a function with a public API (task-api) serves it: the port the Ingress reaches. */
-  PUBLIC_PORT: port.default(8080),
+  PUBLIC_PORT: port.default(TASK_API_PUBLIC_PORT),
   /** 0.0.0.0 in a pod (probes come from the kubelet); loopback is enough locally. */
   APP_HOST: z.string().min(1).default("127.0.0.1"),
   DAPR_HOST: z.string().min(1).default("127.0.0.1"),
-  DAPR_HTTP_PORT: port.default(3500),
+  DAPR_HTTP_PORT: port.default(DAPRD_PORTS["dapr-http"]),
   /**
    * The token the sidecar sends on every call into the app (dapr-api-token; daprd's APP_API_TOKEN).
    * Required: a function answers nothing but /healthz and /metrics to a caller without it.

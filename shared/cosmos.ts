@@ -72,8 +72,6 @@ const evenIfCreatedMeanwhile = async <T>(open: () => Promise<T>): Promise<T> => 
   }
 };
 
-/** The audit trail container: written by audit-service, read by task-api. Partitioned by task id. */
-export const AUDIT_CONTAINER: ContainerRequest = { id: "audit", partitionKey: { paths: ["/taskId"] } };
 
 /** What one point operation answered: its status, and the document for a success. */
 export interface PointResult<T> {

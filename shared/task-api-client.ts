@@ -3,6 +3,7 @@
  * invocation: the consumers never write tasks themselves.
  */
 import { Service } from "./catalog/names.ts";
+import { routePath, TaskApiRoute } from "./catalog/routes.ts";
 import { TaskSnapshot } from "./catalog/task.ts";
 import { busy, permanent } from "./host/errors.ts";
 import { InvokeError, type Invoker, type InvokeResult } from "./host/invoke.ts";
@@ -13,8 +14,6 @@ export interface TaskApiClient {
   /** Creates a task for `userId`; the idempotency key makes a retry return the same task. */
   create(userId: string, body: Record<string, unknown>, opts: { idempotencyKey: string; correlationId: string }): Promise<TaskSnapshot>;
 }
-
-const path = (...parts: string[]) => parts.map(encodeURIComponent).join("/");
 
 /**
  * task-api busy (503, 429) or out of reach (its sidecar cannot deliver the call: it is down or
@@ -39,14 +38,14 @@ const isDaprInvokeFailure = (body: unknown): boolean =>
 
 export const taskApiClient = (invoker: Invoker): TaskApiClient => ({
   async find(userId, taskId) {
-    const res = await unlessBusy(() => invoker.invoke(Service.TaskApi, `internal/users/${path(userId)}/tasks/${path(taskId)}`));
+    const res = await unlessBusy(() => invoker.invoke(Service.TaskApi, routePath(TaskApiRoute.UserTask, { userId, id: taskId })));
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw new Error(`task-api lookup of ${taskId}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
     return TaskSnapshot.parse(res.body);
   },
   async create(userId, body, opts) {
     const res = await unlessBusy(() =>
-      invoker.invoke(Service.TaskApi, `internal/users/${path(userId)}/tasks`, {
+      invoker.invoke(Service.TaskApi, routePath(TaskApiRoute.UserTasks, { userId }), {
         method: "POST",
         body,
         headers: { "idempotency-key": opts.idempotencyKey, "x-correlation-id": opts.correlationId },

@@ -1,5 +1,5 @@
 import { Service } from "../../shared/catalog/names.ts";
-import { BULK_DELIVERY_RELAXED, defineFunction, type FunctionDef } from "../../shared/host/define.ts";
+import { BULK_DELIVERY_RELAXED, defineFunctionOf } from "../../shared/host/define.ts";
 import type { AuditLog } from "./audit-log.ts";
 import { onAnyEvent } from "./on-any-event.ts";
 
@@ -8,9 +8,7 @@ import { onAnyEvent } from "./on-any-event.ts";
  * trail. Bulk delivery: a batch's entries are written concurrently across
  * tasks (in order within a task).
  */
-export const auditService = (deps: { entries: AuditLog }): FunctionDef =>
-  defineFunction({
-    name: Service.AuditService,
-    consumers: onAnyEvent(deps),
-    bulk: BULK_DELIVERY_RELAXED,
-  });
+export const auditService = defineFunctionOf(Service.AuditService, (deps: { entries: AuditLog }) => ({
+  consumers: onAnyEvent(deps),
+  bulk: BULK_DELIVERY_RELAXED,
+}));

@@ -6,8 +6,9 @@
  * (Cosmos DB bulk): a delivered batch of events costs one request, not one per event.
  */
 import type { Database } from "@azure/cosmos";
-import { AUDIT_CONTAINER, BulkItems, openContainer } from "../../shared/cosmos.ts";
-import type { AuditEntry } from "./entry.ts";
+import { AUDIT_CONTAINER } from "../../shared/catalog/audit.ts";
+import { BulkItems, openContainer } from "../../shared/cosmos.ts";
+import type { AuditEntry } from "../../shared/catalog/audit.ts";
 
 export interface AuditLog {
   /** Adds the entry; false when an entry with its id was already there (a redelivery). */

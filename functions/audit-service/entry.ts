@@ -1,7 +1,6 @@
 /**
- * The audit entry: one document per event in the audit container, partitioned
- * by task id. Its id is the event's id, so a redelivered event finds its entry
- * already there.
+ * What audit-service records of each event: the entry (schema in
+ * shared/catalog/audit.ts) and the change each event type says happened.
  */
 import type { CloudEvent, EventData } from "../../shared/catalog/cloudevent.ts";
 import {
@@ -17,9 +16,7 @@ import {
   TaskUpdated,
   type AnyEvent,
 } from "../../shared/catalog/events.ts";
-import { AuditEntry, type AuditChange } from "../../shared/catalog/audit.ts";
-
-export { AuditEntry, type AuditChange };
+import type { AuditChange, AuditEntry } from "../../shared/catalog/audit.ts";
 
 type Summary<E extends AnyEvent> = (data: EventData<E>) => AuditChange;
 
@@ -40,23 +37,6 @@ export const summaries: { [E in AnyEvent as E["type"]]: Summary<E> } = {
   [TaskStatusChanged.type]: ({ from, to }) => facts({ from, to }),
   [TaskProgressChanged.type]: ({ progress }) => ({ progress }),
   [ReminderSent.type]: ({ remindAt, channels }) => ({ remindAt, channels }),
-};
-
-/**
- * The order in which one task write emits its events (the task event, its live
- * updates, then its reminder changes); later steps of a reminder follow.
- */
-const WRITE_ORDER: Readonly<Record<AnyEvent["type"], number>> = {
-  [TaskCreated.type]: 0,
-  [TaskUpdated.type]: 0,
-  [TaskCompleted.type]: 0,
-  [TaskDeleted.type]: 0,
-  [TaskStatusChanged.type]: 1,
-  [TaskProgressChanged.type]: 2,
-  [ReminderCancelled.type]: 3,
-  [ReminderScheduled.type]: 4,
-  [ReminderDue.type]: 5,
-  [ReminderSent.type]: 6,
 };
 
 /** An instant as UTC text with milliseconds, or undefined when it is not one. */
@@ -82,7 +62,7 @@ export const entryOf = <E extends AnyEvent>(
     source: event.source,
     topic: def.topic,
     time: utc(event.time) ?? recorded,
-    rank: WRITE_ORDER[def.type],
+    writeSeq: event.writeSeq,
     correlationId: event.correlationId,
     ...(event.causationId ? { causationId: event.causationId } : {}),
     change,

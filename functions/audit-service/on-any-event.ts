@@ -2,7 +2,8 @@ import type { EventData } from "../../shared/catalog/cloudevent.ts";
 import { ALL_EVENTS, type AnyEvent } from "../../shared/catalog/events.ts";
 import { defineConsumer, type Consumer } from "../../shared/host/define.ts";
 import type { AuditLog } from "./audit-log.ts";
-import { entryOf, summaries, type AuditChange } from "./entry.ts";
+import type { AuditChange } from "../../shared/catalog/audit.ts";
+import { entryOf, summaries } from "./entry.ts";
 
 /** Every event of a task, whatever its topic, becomes one entry of the task's audit trail. */
 const recordInAuditTrail = <E extends AnyEvent>(
@@ -12,8 +13,8 @@ const recordInAuditTrail = <E extends AnyEvent>(
 ): Consumer<E> =>
   defineConsumer({
     event: def,
-    async handle(event, { log }) {
-      const entry = entryOf(def, event, summarize(event.data), new Date());
+    async handle(event, { log, now }) {
+      const entry = entryOf(def, event, summarize(event.data), now());
       if (!(await deps.entries.append(entry))) log.info({ taskId: entry.taskId }, "already in the audit trail");
     },
   });

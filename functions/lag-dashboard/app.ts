@@ -1,7 +1,7 @@
 import { Gauge, type Registry } from "prom-client";
 import { deadLetterEventOf } from "../../shared/catalog/dead-letter.ts";
 import { CONSUMERS, Service } from "../../shared/catalog/names.ts";
-import { defineConsumer, defineFunction, type FunctionDef } from "../../shared/host/define.ts";
+import { defineConsumer, defineFunctionOf } from "../../shared/host/define.ts";
 import type { LagMonitor } from "./monitor.ts";
 import { PAGE } from "./page.ts";
 
@@ -10,10 +10,9 @@ import { PAGE } from "./page.ts";
  * lag gauges on /metrics named like kafka-exporter's (on the app port). It
  * follows every consumer's dead-letter topic (through Dapr) for the newest reasons.
  */
-export const lagDashboard = (deps: { monitor: LagMonitor; registry: Registry; onClose?: () => Promise<void> }): FunctionDef => {
+export const lagDashboard = defineFunctionOf(Service.LagDashboard, (deps: { monitor: LagMonitor; registry: Registry; onClose?: () => Promise<void> }) => {
   registerGauges(deps.monitor, deps.registry);
-  return defineFunction({
-    name: Service.LagDashboard,
+  return {
     consumers: CONSUMERS.map((service) =>
       defineConsumer({
         event: deadLetterEventOf(service),
@@ -37,8 +36,8 @@ export const lagDashboard = (deps: { monitor: LagMonitor; registry: Registry; on
         return reply.header("cache-control", "no-store").send({ ...latest, history: deps.monitor.history });
       });
     },
-  });
-};
+  };
+});
 
 const registerGauges = (monitor: LagMonitor, registry: Registry) => {
   const registers = [registry];

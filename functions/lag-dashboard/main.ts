@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { z } from "zod";
-import { KUBERNETES_NAMESPACE, Service } from "../../shared/catalog/names.ts";
+import { KUBERNETES_NAMESPACE } from "../../shared/catalog/names.ts";
 import { DASHBOARD_PORT } from "../../shared/catalog/ports.ts";
 import { parseConfig } from "../../shared/config.ts";
 import { runFunction } from "../../shared/host/run.ts";
@@ -45,7 +45,7 @@ const clusterAccessOf = (config: z.output<typeof DashboardConfig>): KubeAccess |
 // Operators open it on PORT (default 8090); a runner that assigns PUBLIC_PORT wins.
 process.env["PUBLIC_PORT"] ??= process.env["PORT"] ?? String(DASHBOARD_PORT);
 
-await runFunction(Service.LagDashboard, ({ log, metrics }) => {
+await runFunction(lagDashboard, ({ log, metrics }) => {
   const config = parseConfig(DashboardConfig);
   const reader = new OffsetReader(kafkaAccessOf(parseConfig(KafkaAccessConfig)));
   const access = clusterAccessOf(config);
@@ -54,12 +54,12 @@ await runFunction(Service.LagDashboard, ({ log, metrics }) => {
   const monitor = cluster
     ? new LagMonitor(reader, [], log, undefined, cluster)
     : new LagMonitor(reader, loadScalers(config.KEDA_DIR), log);
-  return lagDashboard({
+  return {
     monitor,
     registry: metrics.registry,
     onClose: async () => {
       api?.close();
       await reader.close();
     },
-  });
+  };
 });

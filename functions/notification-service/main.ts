@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { Service } from "../../shared/catalog/names.ts";
 import { parseConfig } from "../../shared/config.ts";
 import { runFunction } from "../../shared/host/run.ts";
 import { taskApiClient } from "../../shared/task-api-client.ts";
@@ -12,13 +11,13 @@ const NotifyConfig = z.object({
   NOTIFY_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
 });
 
-await runFunction(Service.NotificationService, ({ log, invoker }) => {
+await runFunction(notificationService, ({ log, invoker }) => {
   const config = parseConfig(NotifyConfig);
-  return notificationService({
+  return {
     channels: [
       ...(config.NOTIFY_WEBHOOK_URL ? [webhookChannel(config.NOTIFY_WEBHOOK_URL, config.NOTIFY_WEBHOOK_TIMEOUT_MS)] : []),
       logChannel(log),
     ],
     tasks: taskApiClient(invoker),
-  });
+  };
 });

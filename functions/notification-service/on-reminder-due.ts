@@ -10,7 +10,7 @@ import type { Channel, ReminderMessage } from "./channels.ts";
 export const onReminderDue = (deps: { channels: Channel[]; tasks: TaskApiClient }) =>
   defineConsumer({
     event: ReminderDue,
-    async handle(event, { log, once, publish }) {
+    async handle(event, { log, once, publish, now }) {
       const { taskId, userId, remindAt } = event.data;
       const task = await deps.tasks.find(userId, taskId);
       if (!task || task.status === "completed" || task.remindAt !== remindAt) {
@@ -25,7 +25,7 @@ export const onReminderDue = (deps: { channels: Channel[]; tasks: TaskApiClient 
       // Also after a duplicate: the id is derived from this event, so a repeat is one event downstream.
       await publish(
         ReminderSent,
-        { taskId, userId, remindAt, channels: deps.channels.map((c) => c.name), at: new Date().toISOString() },
+        { taskId, userId, remindAt, channels: deps.channels.map((c) => c.name), at: now().toISOString() },
         { subject: taskId },
       );
       if (sentNow) log.info({ taskId, remindAt }, "reminder sent");

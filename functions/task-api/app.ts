@@ -8,7 +8,7 @@
 import { Service } from "../../shared/catalog/names.ts";
 import { isCosmosUnavailable } from "../../shared/cosmos.ts";
 import type { DeadLetterWriter } from "../../shared/host/dead-letters.ts";
-import { defineFunction, type FunctionDef } from "../../shared/host/define.ts";
+import { defineFunctionOf } from "../../shared/host/define.ts";
 import { HttpError, serviceBusy } from "../../shared/host/errors.ts";
 import type { Jobs } from "../../shared/host/jobs.ts";
 import type { Logger } from "../../shared/logger.ts";
@@ -33,15 +33,13 @@ export interface TaskApiDeps {
   log: Logger;
 }
 
-export const taskApi = (deps: TaskApiDeps): FunctionDef =>
-  defineFunction({
-    name: Service.TaskApi,
-    consumers: [],
-    publicRoutes: publicApi(deps),
-    sidecarRoutes: sidecarApi(deps),
-    httpErrors,
-    background: { start: () => deps.relay.start(), stop: () => deps.relay.stop() },
-  });
+export const taskApi = defineFunctionOf(Service.TaskApi, (deps: TaskApiDeps) => ({
+  consumers: [],
+  publicRoutes: publicApi(deps),
+  sidecarRoutes: sidecarApi(deps),
+  httpErrors,
+  background: { start: () => deps.relay.start(), stop: () => deps.relay.stop() },
+}));
 
 /** task-api's own failures: the store busy or out of reach is 503 (never 500); a cursor it did not hand out is 400. */
 const httpErrors = (err: unknown): HttpError | undefined => {

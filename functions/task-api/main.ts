@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
-import { Service } from "../../shared/catalog/names.ts";
+import { TASK_API_PUBLIC_PORT } from "../../shared/catalog/ports.ts";
 import { parseConfig } from "../../shared/config.ts";
 import { CosmosConfig, openCosmosDatabase } from "../../shared/cosmos.ts";
 import { deadLetterWriter } from "../../shared/host/dead-letters.ts";
@@ -33,9 +33,9 @@ const TaskApiConfig = z.object({
 });
 
 // Clients know task-api's public API on PORT (default 8080); a runner that assigns PUBLIC_PORT wins.
-process.env["PUBLIC_PORT"] ??= process.env["PORT"] ?? "8080";
+process.env["PUBLIC_PORT"] ??= process.env["PORT"] ?? String(TASK_API_PUBLIC_PORT);
 
-await runFunction(Service.TaskApi, async ({ log, publisher, jobs, metrics }) => {
+await runFunction(taskApi, async ({ log, publisher, jobs, metrics }) => {
   const auth = parseConfig(AuthConfig);
   const cosmos = parseConfig(CosmosConfig);
   const config = parseConfig(TaskApiConfig);
@@ -45,14 +45,14 @@ await runFunction(Service.TaskApi, async ({ log, publisher, jobs, metrics }) => 
   const relay = new OutboxRelay(store, { publisher, jobs }, log, { owner: config.OUTBOX_OWNER, leaseMs: config.OUTBOX_LEASE_MS });
   metrics.gauge("taskapp_outbox_backlog", "Tasks with side effects still to carry out, in this replica's hands or expired elsewhere.", () => relay.backlog);
   metrics.gauge("taskapp_requests_in_flight", "Public requests task-api is working on.", () => admission.inFlight);
-  return taskApi({
+  return {
     tasks: new TaskService(store, relay, { maxLiveTasks: config.MAX_LIVE_TASKS_PER_USER }),
     relay,
     jobs,
-    deadLetters: deadLetterWriter(Service.TaskApi, publisher),
+    deadLetters: deadLetterWriter(taskApi.name, publisher),
     authenticate: createAuthenticator(auth),
     admission,
     writesPerMinute: config.WRITES_PER_USER_PER_MINUTE,
     log,
-  });
+  };
 });

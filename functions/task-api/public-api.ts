@@ -17,6 +17,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { jsonSchemaTransform, jsonSchemaTransformObject, type ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { AuditEntry } from "../../shared/catalog/audit.ts";
+import { Service } from "../../shared/catalog/names.ts";
+import { routePath, TaskApiRoute } from "../../shared/catalog/routes.ts";
 import { TaskSnapshot } from "../../shared/catalog/task.ts";
 import { HttpError } from "../../shared/host/errors.ts";
 import type { Admission } from "./admission.ts";
@@ -79,7 +81,7 @@ export const publicApi =
       openapi: {
         openapi: "3.1.0",
         info: {
-          title: "task-api",
+          title: Service.TaskApi,
           version: "1.0.0",
           description:
             "Task writes and reads; every change is published as a CloudEvent. Cross-field rules: `reminder.minutesBefore` and `recurrence` need `dueAt`, on create and on the task an update leaves.",
@@ -130,7 +132,7 @@ const writes = (scope: FastifyInstance, tasks: TaskService) => {
   const typed = scope.withTypeProvider<ZodTypeProvider>();
 
   typed.post(
-    "/tasks",
+    TaskApiRoute.Tasks,
     {
       bodyLimit: TASK_BODY_LIMIT,
       schema: {
@@ -148,12 +150,12 @@ const writes = (scope: FastifyInstance, tasks: TaskService) => {
     },
     async (request, reply) => {
       const { task, created } = await tasks.create(request.actor, request.body, request.headers["idempotency-key"]);
-      return reply.code(created ? 201 : 200).header("location", `/tasks/${task.id}`).send(task);
+      return reply.code(created ? 201 : 200).header("location", routePath(TaskApiRoute.Task, { id: task.id })).send(task);
     },
   );
 
   typed.patch(
-    "/tasks/:id",
+    TaskApiRoute.Task,
     {
       bodyLimit: TASK_BODY_LIMIT,
       schema: {
@@ -167,7 +169,7 @@ const writes = (scope: FastifyInstance, tasks: TaskService) => {
   );
 
   typed.post(
-    "/tasks/:id/complete",
+    TaskApiRoute.CompleteTask,
     {
       schema: { summary: "Complete a task", params: TaskIdParams, response: { 200: Task.describe("The completed task."), ...writeAnswers, ...missing } },
     },
@@ -175,7 +177,7 @@ const writes = (scope: FastifyInstance, tasks: TaskService) => {
   );
 
   typed.delete(
-    "/tasks/:id",
+    TaskApiRoute.Task,
     {
       schema: { summary: "Delete a task", params: TaskIdParams, response: { 204: z.null().describe("Deleted."), ...writeAnswers, ...missing } },
     },
@@ -187,7 +189,7 @@ const reads = (scope: FastifyInstance, tasks: TaskService) => {
   const typed = scope.withTypeProvider<ZodTypeProvider>();
 
   typed.get(
-    "/tasks",
+    TaskApiRoute.Tasks,
     {
       schema: {
         summary: "The caller's tasks, a page at a time",
@@ -202,13 +204,13 @@ const reads = (scope: FastifyInstance, tasks: TaskService) => {
   );
 
   typed.get(
-    "/tasks/:id",
+    TaskApiRoute.Task,
     { schema: { summary: "A task", params: TaskIdParams, response: { 200: Task, ...common, ...missing } } },
     async (request, reply) => (await tasks.get(request.actor, request.params.id)) ?? notFound(reply, request.params.id),
   );
 
   typed.get(
-    "/tasks/:id/history",
+    TaskApiRoute.TaskHistory,
     {
       schema: {
         summary: "The task's audit trail, oldest first, a page at a time",

@@ -8,6 +8,7 @@ import type { FastifyInstance } from "fastify";
 import { type ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { TASK_API_CALLERS } from "../../shared/catalog/names.ts";
+import { TaskApiRoute } from "../../shared/catalog/routes.ts";
 import { TaskSnapshot } from "../../shared/catalog/task.ts";
 import type { DeadLetterWriter } from "../../shared/host/dead-letters.ts";
 import { HttpError } from "../../shared/host/errors.ts";
@@ -89,7 +90,7 @@ export const sidecarApi =
       const actorOf = (userId: string, correlationId: string | undefined) => ({ userId, correlationId: correlationId ?? randomUUID() });
 
       typed.post(
-        "/internal/users/:userId/tasks",
+        TaskApiRoute.UserTasks,
         { bodyLimit: TASK_BODY_LIMIT, schema: { params: InternalParams, headers: InternalHeaders, body: InternalCreateTaskBody, response: { 200: TaskSnapshot, 201: TaskSnapshot } } },
         async (request, reply) => {
           const { task, created } = await deps.tasks.create(
@@ -102,7 +103,7 @@ export const sidecarApi =
       );
 
       typed.get(
-        "/internal/users/:userId/tasks/:id",
+        TaskApiRoute.UserTask,
         { schema: { params: InternalTaskParams, headers: InternalHeaders, response: { 200: TaskSnapshot, 404: ErrorBody } } },
         async (request, reply) => {
           const task = await deps.tasks.get(actorOf(request.params.userId, request.headers["x-correlation-id"]), request.params.id);

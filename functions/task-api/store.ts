@@ -9,8 +9,8 @@ import type { Container, ContainerRequest, Database, ItemDefinition, SqlQuerySpe
 import { z } from "zod";
 import type { CloudEventEnvelope } from "../../shared/catalog/cloudevent.ts";
 import { TaskSnapshot } from "../../shared/catalog/task.ts";
-import type { AuditEntry } from "../../shared/catalog/audit.ts";
-import { AUDIT_CONTAINER, BulkItems, cosmosStatusOf, openContainer } from "../../shared/cosmos.ts";
+import { AUDIT_CONTAINER, AuditEntry, historyOrder } from "../../shared/catalog/audit.ts";
+import { BulkItems, cosmosStatusOf, openContainer } from "../../shared/cosmos.ts";
 import type { ListTasksQuery } from "./model.ts";
 
 /** A side effect that must happen after the write, in order, at least once. */
@@ -304,14 +304,15 @@ export class TaskStore {
 
   /**
    * One page of a task's audit trail, oldest first, and the cursor of the
-   * next page. The events of one write can share a millisecond: `rank`
-   * (their order within a write) breaks the tie within the page, here rather
-   * than in the query, where two ORDER BY fields would need a composite index.
+   * next page. Each entry is read with the catalog's AuditEntry schema (which
+   * also drops the store's own fields). The events of one write share their
+   * time: `writeSeq` (their order within the write, stamped by the producer)
+   * breaks the tie within the page (historyOrder), here rather than in the
+   * query, where two ORDER BY fields would need a composite index.
    */
   async historyOf(taskId: string, page: { limit: number; cursor?: string | undefined }): Promise<Page<AuditEntry>> {
     const spec = { query: "SELECT * FROM c WHERE c.taskId = @taskId ORDER BY c.time", parameters: [{ name: "@taskId", value: taskId }] };
-    const { items, next } = await pageOf<AuditEntry & ItemDefinition>(this.audit, spec, taskId, page.limit, page.cursor);
-    const byTimeThenRank = (a: AuditEntry, b: AuditEntry) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.rank - b.rank);
-    return { items: items.sort(byTimeThenRank).map(({ _rid, _self, _etag, _attachments, _ts, ...entry }) => entry as AuditEntry), ...(next ? { next } : {}) };
+    const { items, next } = await pageOf<ItemDefinition>(this.audit, spec, taskId, page.limit, page.cursor);
+    return { items: items.map((item) => AuditEntry.parse(item)).sort(historyOrder), ...(next ? { next } : {}) };
   }
 }

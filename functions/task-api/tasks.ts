@@ -5,7 +5,7 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import { z } from "zod";
-import { envelope, type EventData, type EventDef } from "../../shared/catalog/cloudevent.ts";
+import { envelope, stableUuid, type EventData, type EventDef } from "../../shared/catalog/cloudevent.ts";
 import {
   ReminderCancelled,
   ReminderDue,
@@ -20,7 +20,6 @@ import {
 import { Service } from "../../shared/catalog/names.ts";
 import { Instant, type TaskSnapshot } from "../../shared/catalog/task.ts";
 import type { AuditEntry } from "../../shared/catalog/audit.ts";
-import { derivedEventId } from "../../shared/host/define.ts";
 import { HttpError } from "../../shared/host/errors.ts";
 import {
   changesBetween,
@@ -103,8 +102,43 @@ export const ReminderJob = ReminderJobData.transform((data) => ({
 
 const hashOf = (value: unknown): string => createHash("sha256").update(JSON.stringify(value)).digest("hex");
 
-/** A stable UUID-shaped id from its parts. */
-const stableId = (...parts: string[]): string => derivedEventId(parts.join("\n"), "id", "");
+/** The id of a task created with an idempotency key: the same for the same user and key. */
+const taskIdFor = (userId: string, idempotencyKey: string): string => stableUuid(userId, idempotencyKey);
+
+/**
+ * The events one write emits, in the order it emits them: each becomes an outbox entry (the
+ * relay publishes it once the write is stored), stamped with the write's time and its place in
+ * the write (`writeSeq` 0, 1, 2…), so readers order a task's events without knowing this code.
+ */
+class WriteEvents {
+  private next = 0;
+
+  constructor(
+    private readonly actor: Actor,
+    /** When the write happened: every event of it carries this time. */
+    private readonly at: string,
+  ) {}
+
+  /** The request's correlation id, which every event of the write carries. */
+  get correlationId(): string {
+    return this.actor.correlationId;
+  }
+
+  /** The outbox entry that publishes the event: nothing is sent until the write is stored and the relay carries it out. */
+  outboxEntry<E extends EventDef>(def: E, data: EventData<E>): OutboxEntry {
+    const subject = (data as { taskId: string }).taskId;
+    const event = envelope({
+      event: def,
+      data,
+      subject,
+      source: Service.TaskApi,
+      time: this.at,
+      correlationId: this.actor.correlationId,
+      writeSeq: this.next++,
+    });
+    return { id: event.id, kind: "publish", topic: def.topic, event };
+  }
+}
 
 export class TaskService {
   /** Live tasks per user as this replica knows them: counted by the store, then kept up to date for a while. */
@@ -126,7 +160,8 @@ export class TaskService {
     const cap = this.limits.maxLiveTasks;
     if (cap !== undefined && (await this.liveTasks(actor.userId)) >= cap) throw new TooManyTasks(cap);
     const at = this.now().toISOString();
-    const id = idempotencyKey ? stableId(actor.userId, idempotencyKey) : randomUUID();
+    const id = idempotencyKey ? taskIdFor(actor.userId, idempotencyKey) : randomUUID();
+    const events = new WriteEvents(actor, at);
     const { reminder, ...fields } = body;
     const series = "seriesId" in body ? { seriesId: body.seriesId, occurrence: body.occurrence, seriesStartAt: body.seriesStartAt } : undefined;
     const task: TaskSnapshot = {
@@ -144,8 +179,8 @@ export class TaskService {
       ...(reminder ? { reminderRule: reminder } : {}),
       ...(idempotencyKey ? { idempotency: { key: idempotencyKey, bodyHash: hashOf(body) } } : {}),
       outbox: [
-        this.publish(TaskCreated, { taskId: id, userId: actor.userId, task }, actor),
-        ...this.reminderEffects(undefined, task, actor),
+        events.outboxEntry(TaskCreated, { taskId: id, userId: actor.userId, task }),
+        ...this.reminderEffects(undefined, task, events),
       ],
     };
     let written: TaskDoc;
@@ -219,11 +254,12 @@ export class TaskService {
       const after = snapshotOf(next);
       const changes = changesBetween(before, after);
       if (Object.keys(changes).length === 0) return undefined;
+      const events = new WriteEvents(actor, next.updatedAt);
       next.outbox = [
         ...doc.outbox,
-        this.publish(TaskUpdated, { taskId: id, userId: actor.userId, task: after, changes }, actor),
-        ...this.liveUpdates(before, after, actor),
-        ...this.reminderEffects(doc, after, actor),
+        events.outboxEntry(TaskUpdated, { taskId: id, userId: actor.userId, task: after, changes }),
+        ...this.liveUpdates(before, after, events),
+        ...this.reminderEffects(doc, after, events),
       ];
       return this.relay.lease(next);
     });
@@ -238,14 +274,15 @@ export class TaskService {
       const before = snapshotOf(doc);
       const at = this.now().toISOString();
       const after: TaskSnapshot = { ...before, status: "completed", completedAt: at, updatedAt: at };
+      const events = new WriteEvents(actor, at);
       return this.relay.lease({
         ...doc,
         ...after,
         outbox: [
           ...doc.outbox,
-          this.publish(TaskCompleted, { taskId: id, userId: actor.userId, task: after }, actor),
-          ...this.liveUpdates(before, after, actor),
-          ...this.reminderEffects(doc, undefined, actor, "completed"),
+          events.outboxEntry(TaskCompleted, { taskId: id, userId: actor.userId, task: after }),
+          ...this.liveUpdates(before, after, events),
+          ...this.reminderEffects(doc, undefined, events, "completed"),
         ],
       });
     });
@@ -259,14 +296,15 @@ export class TaskService {
       if (doc.deleted) return undefined;
       const at = this.now().toISOString();
       const task = snapshotOf(doc);
+      const events = new WriteEvents(actor, at);
       return this.relay.lease({
         ...doc,
         deleted: { at },
         outbox: [
           ...doc.outbox,
-          this.publish(TaskDeleted, { taskId: id, userId: actor.userId, task, deletedAt: at }, actor),
-          this.publish(TaskStatusChanged, { taskId: id, userId: actor.userId, from: task.status, to: "deleted", at }, actor),
-          ...this.reminderEffects(doc, undefined, actor, "deleted"),
+          events.outboxEntry(TaskDeleted, { taskId: id, userId: actor.userId, task, deletedAt: at }),
+          events.outboxEntry(TaskStatusChanged, { taskId: id, userId: actor.userId, from: task.status, to: "deleted", at }),
+          ...this.reminderEffects(doc, undefined, events, "deleted"),
         ],
       });
     });
@@ -297,7 +335,7 @@ export class TaskService {
         data: { taskId: doc.id, userId: doc.userId, title: doc.title, remindAt: job.remindAt, ...(doc.dueAt ? { dueAt: doc.dueAt } : {}) },
         subject: doc.id,
         source: Service.TaskApi,
-        id: stableId(ReminderDue.type, doc.id, job.remindAt),
+        id: stableUuid(ReminderDue.type, doc.id, job.remindAt),
         ...(job.correlationId ? { correlationId: job.correlationId } : {}),
         ...(job.causationId ? { causationId: job.causationId } : {}),
       });
@@ -310,19 +348,13 @@ export class TaskService {
     if (result) this.relay.afterWrite(result.after);
   }
 
-  private publish<E extends EventDef>(def: E, data: EventData<E>, actor: Actor): OutboxEntry {
-    const subject = (data as { taskId: string }).taskId;
-    const event = envelope({ event: def, data, subject, source: Service.TaskApi, correlationId: actor.correlationId });
-    return { id: event.id, kind: "publish", topic: def.topic, event };
-  }
-
   /** task-updates for live clients: status and progress changes. */
-  private liveUpdates(before: TaskSnapshot, after: TaskSnapshot, actor: Actor): OutboxEntry[] {
+  private liveUpdates(before: TaskSnapshot, after: TaskSnapshot, events: WriteEvents): OutboxEntry[] {
     const ids = { taskId: after.id, userId: after.userId, at: after.updatedAt };
     return [
-      ...(before.status !== after.status ? [this.publish(TaskStatusChanged, { ...ids, from: before.status, to: after.status }, actor)] : []),
+      ...(before.status !== after.status ? [events.outboxEntry(TaskStatusChanged, { ...ids, from: before.status, to: after.status })] : []),
       ...(after.progress !== undefined && before.progress !== after.progress
-        ? [this.publish(TaskProgressChanged, { ...ids, progress: after.progress }, actor)]
+        ? [events.outboxEntry(TaskProgressChanged, { ...ids, progress: after.progress })]
         : []),
     ];
   }
@@ -335,7 +367,7 @@ export class TaskService {
   private reminderEffects(
     before: TaskDoc | undefined,
     after: TaskSnapshot | undefined,
-    actor: Actor,
+    events: WriteEvents,
     ending?: "completed" | "deleted",
   ): OutboxEntry[] {
     // A remind time already past when the write is handled (a slow request, an edit) still fires,
@@ -344,7 +376,7 @@ export class TaskService {
     const fired = before?.reminderFiredFor;
     const pending = (remindAt: string | undefined): remindAt is string => remindAt !== undefined && fired !== remindAt;
     const taskId = (after ?? before)!.id;
-    const userId = actor.userId;
+    const userId = (after ?? before)!.userId;
     const job = reminderJobName(taskId);
     // A completed task has no job (completing removed it): reopening it schedules its reminder anew.
     const oldAt = before && before.status !== "completed" && pending(before.remindAt) ? before.remindAt : undefined;
@@ -355,11 +387,11 @@ export class TaskService {
     if (oldAt) {
       const reason = ending ?? (newAt ? "rescheduled" : "removed");
       if (!newAt) effects.push({ id: randomUUID(), kind: "remove-job", name: job });
-      effects.push(this.publish(ReminderCancelled, { taskId, userId, remindAt: oldAt, reason }, actor));
+      effects.push(events.outboxEntry(ReminderCancelled, { taskId, userId, remindAt: oldAt, reason }));
     }
     if (newAt) {
-      const scheduled = this.publish(ReminderScheduled, { taskId, userId, remindAt: newAt, ...(after?.dueAt ? { dueAt: after.dueAt } : {}) }, actor);
-      const data: ReminderJobData = { taskId, userId, remindAt: newAt, correlationId: actor.correlationId, causationId: scheduled.id };
+      const scheduled = events.outboxEntry(ReminderScheduled, { taskId, userId, remindAt: newAt, ...(after?.dueAt ? { dueAt: after.dueAt } : {}) });
+      const data: ReminderJobData = { taskId, userId, remindAt: newAt, correlationId: events.correlationId, causationId: scheduled.id };
       effects.push({ id: randomUUID(), kind: "schedule-job", name: job, dueTime: newAt, data }, scheduled);
     }
     return effects;

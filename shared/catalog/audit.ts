@@ -4,8 +4,12 @@
  * GET /tasks/:id/history. Its id is the event's id, so a redelivered event
  * finds its entry already there.
  */
+import type { ContainerRequest } from "@azure/cosmos";
 import { z } from "zod";
 import { Instant } from "./task.ts";
+
+/** The audit container: partitioned by task id, so a task's trail is a single-partition query. */
+export const AUDIT_CONTAINER: ContainerRequest = { id: "audit", partitionKey: { paths: ["/taskId"] } };
 
 /** task.updated: the changed fields, `{ field: { from?, to? } }`; any other event: the few facts it is about. */
 export const AuditChange = z.record(z.string(), z.unknown());
@@ -25,10 +29,11 @@ export const AuditEntry = z.object({
   /** When it happened: the event's time, in UTC with milliseconds (sortable as text). */
   time: Instant,
   /**
-   * Tie-breaker among events of one task with the same time: one task write
-   * emits its events within the same millisecond, in this order.
+   * The event's place among the events of its write (the envelope's `writeseq`): the events of
+   * one write share `time`, so a trail is in order by `time`, then `writeSeq` (historyOrder).
+   * An entry recorded before the attribute existed reads as 0, like an event without it.
    */
-  rank: z.number().int().min(0),
+  writeSeq: z.number().int().min(0).default(0),
   correlationId: z.string().min(1),
   causationId: z.string().min(1).optional(),
   change: AuditChange,
@@ -37,3 +42,7 @@ export const AuditEntry = z.object({
 });
 export type AuditEntry = z.infer<typeof AuditEntry>;
 
+
+/** The order of a task's trail: by time, then by place within the write (the producer's emit order). */
+export const historyOrder = (a: Pick<AuditEntry, "time" | "writeSeq">, b: Pick<AuditEntry, "time" | "writeSeq">): number =>
+  a.time < b.time ? -1 : a.time > b.time ? 1 : a.writeSeq - b.writeSeq;

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { z } from "zod";
 
 /**
@@ -21,8 +21,9 @@ export type EventData<E extends EventDef> = z.output<E["schema"]>;
 
 /**
  * The CloudEvents 1.0 envelope as it travels on Kafka. `subject` is the
- * partition key (the task id); `correlationid`/`causationid` are extension
- * attributes (CloudEvents allows only lowercase alphanumerics in their names).
+ * partition key (the task id); `correlationid`, `causationid` and `writeseq`
+ * are extension attributes (CloudEvents allows only lowercase alphanumerics in
+ * their names).
  * Dapr adds its own attributes on delivery (topic, pubsubname, traceparent…),
  * which pass through untouched.
  */
@@ -36,6 +37,12 @@ export const CloudEventEnvelope = z.looseObject({
   datacontenttype: z.string().optional(),
   correlationid: z.string().min(1).optional(),
   causationid: z.string().min(1).optional(),
+  /**
+   * The event's place among the events of the write that produced it: 0, 1, 2… in the order the
+   * producer emits them, all with the write's `time`. Readers order a task's events by `time`, then
+   * `writeseq`. Absent (an event published on its own, or by an older producer) means 0.
+   */
+  writeseq: z.number().int().min(0).optional(),
   data: z.unknown(),
 });
 export type CloudEventEnvelope = z.infer<typeof CloudEventEnvelope>;
@@ -49,6 +56,8 @@ export interface CloudEvent<TData> {
   time: string | undefined;
   correlationId: string;
   causationId: string | undefined;
+  /** Its place among the events of its write (the envelope's `writeseq`, 0 when absent). */
+  writeSeq: number;
   data: TData;
 }
 
@@ -62,6 +71,8 @@ export interface EnvelopeInput<E extends EventDef> {
   time?: string;
   correlationId?: string;
   causationId?: string;
+  /** Its place among the events of one write (see `writeseq`); omitted: an event published on its own. */
+  writeSeq?: number;
 }
 
 /** Builds the envelope for publishing; validates data so nothing malformed leaves the producer. */
@@ -78,6 +89,17 @@ export const envelope = <E extends EventDef>(input: EnvelopeInput<E>): CloudEven
     datacontenttype: "application/json",
     correlationid: input.correlationId ?? id,
     ...(input.causationId ? { causationid: input.causationId } : {}),
+    writeseq: input.writeSeq ?? 0,
     data,
   };
+};
+
+/**
+ * A UUID-shaped id that is the same for the same parts (a SHA-256 of the parts, one per line,
+ * shaped as a version-5-style UUID): the id of an event derived from another, of a task created
+ * with an idempotency key, of a reminder's due event.
+ */
+export const stableUuid = (...parts: string[]): string => {
+  const h = createHash("sha256").update(parts.join("\n")).digest("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 };

@@ -28,6 +28,13 @@ export const Service = {
 export type ServiceName = (typeof Service)[keyof typeof Service];
 
 /**
+ * The functions of the project, each a folder functions/<name>/ with a main.ts: what npm run dev
+ * and the Dapr run file start, and what the manifests deploy (a Deployment, a Service and an image
+ * of the Dockerfile each). Every service of the catalog is one.
+ */
+export const DEPLOYED_FUNCTIONS: readonly ServiceName[] = Object.values(Service);
+
+/**
  * The Dapr components each function uses. Every function uses the pub/sub (it publishes events
  * or dead letters, or subscribes); the state store only where effects are claimed with
  * ctx.once. The manifests scope each component to exactly these apps, and the host gives

@@ -41,6 +41,8 @@ export const LOCAL_APP_PORTS: Readonly<Record<ServiceName, number>> = {
  * (pkg/injector/patcher/sidecar.go defaults, pkg/injector/consts: dapr-internal, dapr-metrics).
  */
 export const DAPRD_PORTS = {
+  /** daprd's HTTP API, what its app calls (DAPR_HTTP_PORT); on loopback, inside the pod. */
+  "dapr-http": 3500,
   /** Sidecar to sidecar (service invocation): the one daprd port other pods must reach. */
   "dapr-internal": 50002,
   /** daprd's Prometheus metrics (`dapr.io/metrics-port`). */

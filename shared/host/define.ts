@@ -1,6 +1,6 @@
-import { createHash } from "node:crypto";
 import type { FastifyInstance } from "fastify";
-import { envelope, type CloudEvent, type EventData, type EventDef } from "../catalog/cloudevent.ts";
+import { envelope, stableUuid, type CloudEvent, type EventData, type EventDef } from "../catalog/cloudevent.ts";
+import type { ServiceName } from "../catalog/names.ts";
 import type { Logger } from "../logger.ts";
 import type { HttpError } from "./errors.ts";
 import type { Once } from "./idempotency.ts";
@@ -17,6 +17,8 @@ export interface HandlerContext {
   publish<E extends EventDef>(event: E, data: EventData<E>, opts: { subject: string }): Promise<void>;
   /** Runs an effect once per key across redeliveries and restarts (Dapr state store); true if it ran now. */
   once: Once;
+  /** The time now: the system clock in the host, a fixed one in tests (testConsumer). */
+  now(): Date;
 }
 
 export interface Consumer<E extends EventDef = EventDef> {
@@ -68,13 +70,25 @@ export interface FunctionDef {
   readonly bulk?: BulkOptions;
 }
 
+/** A function that needs nothing from outside (test functions, fixtures): its definition as it is. */
 export const defineFunction = (def: FunctionDef): FunctionDef => def;
 
-/** Deterministic UUID-shaped id for an event derived from another. */
-export const derivedEventId = (causationId: string, type: string, subject: string): string => {
-  const h = createHash("sha256").update(`${causationId}\n${type}\n${subject}`).digest("hex");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
-};
+/**
+ * A function whose parts need dependencies made at start-up (a store, its sidecar's clients):
+ * its name, given once here, and how its definition is built from them. main.ts hands it to
+ * `runFunction` with the dependencies; tests build it with fakes.
+ */
+export interface FunctionFactory<TDeps> {
+  /** The service name (catalog): Dapr app-id, consumer group, dead-letter topic owner, `service` in logs. */
+  readonly name: ServiceName;
+  build(deps: TDeps): FunctionDef;
+}
+
+export const defineFunctionOf = <TDeps>(name: ServiceName, parts: (deps: TDeps) => Omit<FunctionDef, "name">): FunctionFactory<TDeps> =>
+  Object.freeze({ name, build: (deps: TDeps): FunctionDef => ({ name, ...parts(deps) }) });
+
+/** The id of an event derived from another: the same for the same cause, type and subject. */
+export const derivedEventId = (causationId: string, type: string, subject: string): string => stableUuid(causationId, type, subject);
 
 export const handlerContext = (
   service: string,
@@ -82,9 +96,11 @@ export const handlerContext = (
   publisher: Publisher,
   once: Once,
   log: Logger,
+  now: () => Date = () => new Date(),
 ): HandlerContext => ({
   log,
   once,
+  now,
   async publish(event, data, { subject }) {
     await publisher.publish(
       event.topic,

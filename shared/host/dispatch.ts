@@ -96,6 +96,7 @@ export class Dispatcher {
           time: ce.time,
           correlationId: ce.correlationid ?? ce.id,
           causationId: ce.causationid,
+          writeSeq: ce.writeseq ?? 0,
           data: data.data,
         };
         await consumer.handle(event, handlerContext(this.fn.name, event, this.deps.publisher, this.countedOnce(ce.type), log));

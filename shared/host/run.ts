@@ -3,7 +3,7 @@ import { COMPONENTS_USED, STATE_STORE } from "../catalog/names.ts";
 import { ConfigError, HostConfig, parseConfig } from "../config.ts";
 import { createLogger, type Logger } from "../logger.ts";
 import { buildApp, buildPublicApp } from "./app.ts";
-import type { FunctionDef } from "./define.ts";
+import type { FunctionDef, FunctionFactory } from "./define.ts";
 import { createDaprJobs, type Jobs } from "./jobs.ts";
 import { createOnce, daprStateClient, type Once } from "./idempotency.ts";
 import { createDaprInvoker, type Invoker } from "./invoke.ts";
@@ -44,50 +44,71 @@ export const exitOnConfigError = (service: string, err: unknown): never => {
 };
 
 /**
- * Starts a function as a process: config from the environment, publisher and
- * jobs over its sidecar, the sidecar-facing app on APP_PORT (behind the app
- * token) and, for a function with a public API, the public app on
- * PUBLIC_PORT. SIGTERM/SIGINT stop accepting connections, let in-flight work
- * finish (the function's background work stops), then exit 0.
+ * The host of one function over its sidecar: logger, metrics, and the sidecar's APIs (publish,
+ * jobs, invoke, state). The one place they are wired: runFunction (a function's process) and the
+ * tests' runWithSidecar (a function in the test process) both come here.
  */
-export const runFunction = async (
-  service: string,
-  build: FunctionDef | ((host: HostContext) => FunctionDef | Promise<FunctionDef>),
-): Promise<{ app: FastifyInstance; publicApp: FastifyInstance | undefined }> => {
-  let config: HostConfig;
-  try {
-    config = parseConfig(HostConfig);
-  } catch (err) {
-    return exitOnConfigError(service, err);
-  }
-  const log = createLogger(service, config.LOG_LEVEL);
+export const wireHost = (service: string, config: HostConfig): HostContext => {
   const sidecar: SidecarAddress = { daprHost: config.DAPR_HOST, daprPort: config.DAPR_HTTP_PORT, apiToken: config.DAPR_API_TOKEN };
   const metrics = new HostMetrics(service);
-  const host: HostContext = {
+  return {
     config,
     metrics,
-    log,
+    log: createLogger(service, config.LOG_LEVEL),
     sidecar,
     publisher: instrumentPublisher(createDaprPublisher(sidecar), metrics),
     jobs: createDaprJobs(sidecar),
     invoker: createDaprInvoker(sidecar),
     once: usesStateStore(service) ? createOnce(daprStateClient(sidecar), config.CLAIM_LEASE_MS) : undeclaredOnce(service),
   };
-  let fn: FunctionDef;
+};
+
+/** A function's apps over its host, not listening yet: the sidecar-facing one, and the public one if it has a public API. */
+export const buildFunctionApps = async (
+  fn: FunctionDef,
+  host: HostContext,
+): Promise<{ app: FastifyInstance; publicApp: FastifyInstance | undefined }> => ({
+  app: await buildApp(fn, {
+    publisher: host.publisher,
+    once: host.once,
+    metrics: host.metrics,
+    log: host.log,
+    maxDeliveryAttempts: host.config.DELIVERY_MAX_ATTEMPTS,
+    appApiToken: host.config.APP_API_TOKEN,
+  }),
+  publicApp: await buildPublicApp(fn, { log: host.log }),
+});
+
+/**
+ * Starts a function as a process, under the name its definition gives: config from the
+ * environment, the host over its sidecar (wireHost), the sidecar-facing app on APP_PORT (behind
+ * the app token) and, for a function with a public API, the public app on PUBLIC_PORT.
+ * A FunctionFactory is built with the dependencies `deps` makes from the host.
+ * SIGTERM/SIGINT stop accepting connections, let in-flight work finish (the function's background
+ * work stops), then exit 0.
+ */
+export async function runFunction(fn: FunctionDef): Promise<RunningApps>;
+export async function runFunction<TDeps>(fn: FunctionFactory<TDeps>, deps: (host: HostContext) => TDeps | Promise<TDeps>): Promise<RunningApps>;
+export async function runFunction<TDeps>(
+  definition: FunctionDef | FunctionFactory<TDeps>,
+  deps?: (host: HostContext) => TDeps | Promise<TDeps>,
+): Promise<RunningApps> {
+  const service = definition.name;
+  let config: HostConfig;
   try {
-    fn = typeof build === "function" ? await build(host) : build;
+    config = parseConfig(HostConfig);
   } catch (err) {
     return exitOnConfigError(service, err);
   }
-  const app = await buildApp(fn, {
-    publisher: host.publisher,
-    once: host.once,
-    metrics,
-    log,
-    maxDeliveryAttempts: config.DELIVERY_MAX_ATTEMPTS,
-    appApiToken: config.APP_API_TOKEN,
-  });
-  const publicApp = await buildPublicApp(fn, { log });
+  const host = wireHost(service, config);
+  const { log } = host;
+  let fn: FunctionDef;
+  try {
+    fn = "build" in definition ? definition.build(await deps!(host)) : definition;
+  } catch (err) {
+    return exitOnConfigError(service, err);
+  }
+  const { app, publicApp } = await buildFunctionApps(fn, host);
 
   let closing = false;
   const shutdown = (signal: string) => {
@@ -112,4 +133,9 @@ export const runFunction = async (
   fn.background?.start();
   log.info({ appPort: config.APP_PORT, ...(publicApp ? { publicPort: config.PUBLIC_PORT } : {}), daprHttpPort: config.DAPR_HTTP_PORT }, "listening");
   return { app, publicApp };
-};
+}
+
+export interface RunningApps {
+  app: FastifyInstance;
+  publicApp: FastifyInstance | undefined;
+}

@@ -92,6 +92,13 @@ describe("frozen examples", () => {
         expect(ajvAccepts(event, extended)).toBe(true);
       });
 
+      it("still passes both without writeseq, as producers sent it before the attribute existed (absent = 0)", () => {
+        expect(example["writeseq"]).toEqual(expect.any(Number));
+        const older = without(example, "writeseq");
+        expect(zodAccepts(event, older)).toBe(true);
+        expect(ajvAccepts(event, older)).toBe(true);
+      });
+
       it("still passes both with an unknown field added to the envelope", () => {
         const extended = { ...example, addedlater: "x" };
         expect(zodAccepts(event, extended)).toBe(true);

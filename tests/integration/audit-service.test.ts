@@ -10,13 +10,13 @@ import { Agent } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CosmosClient, type Container } from "@azure/cosmos";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { AuditEntry } from "../../functions/audit-service/entry.ts";
 import { mintToken } from "../../functions/task-api/auth.ts";
 import { envelope, type CloudEventEnvelope } from "../../shared/catalog/cloudevent.ts";
 import { DEAD_LETTER_TYPE, DeadLetterRecord } from "../../shared/catalog/dead-letter.ts";
 import {
   ReminderCancelled,
   ReminderScheduled,
+  ReminderSent,
   TaskCompleted,
   TaskCreated,
   TaskProgressChanged,
@@ -25,12 +25,12 @@ import {
 } from "../../shared/catalog/events.ts";
 import { deadLetterTopicOf, Service, Topic } from "../../shared/catalog/names.ts";
 import type { TaskSnapshot } from "../../shared/catalog/task.ts";
-import { AUDIT_CONTAINER } from "../../shared/cosmos.ts";
+import { AUDIT_CONTAINER, AuditEntry } from "../../shared/catalog/audit.ts";
 import { defineFunction } from "../../shared/host/define.ts";
-import { runWithSidecar, type FunctionUnderTest } from "../../shared/testing/function-under-test.ts";
-import { readTopicUntil } from "../../shared/testing/kafka.ts";
+import { runWithSidecar, type FunctionUnderTest } from "../../tools/stack/function-under-test.ts";
+import { readTopicUntil } from "../../tools/stack/topic-reader.ts";
 import { startFunction, type RunningFunction } from "../../tools/stack/functions.ts";
-import { waitFor } from "../../shared/testing/wait.ts";
+import { waitFor } from "../../tools/stack/wait.ts";
 
 const stack = inject("stack");
 const secret = randomUUID() + randomUUID();
@@ -140,9 +140,41 @@ describe("audit trail", () => {
       { from: "in_progress", to: "completed" },
       { remindAt, reason: "completed" },
     ]);
+    // Each write stamped its events with one time and their place in the write.
+    expect(history.map((e) => e.writeSeq)).toEqual([0, 1, 0, 1, 2, 0, 1, 2]);
+    expect(new Set(history.slice(0, 2).map((e) => e.time)).size).toBe(1);
+    expect(new Set(history.slice(2, 5).map((e) => e.time)).size).toBe(1);
+    expect(new Set(history.slice(5).map((e) => e.time)).size).toBe(1);
     const times = history.map((e) => e.time);
     expect(times).toEqual([...times].sort());
     expect(history.every((e) => e.recordedAt >= e.time)).toBe(true);
+  });
+
+  it("orders the events of one write by the producer's writeseq, whatever their types", async () => {
+    const user = `sequencer-${run}`;
+    const created = await call(user, "POST", "/tasks", { title: "Sequenced" });
+    expect(created.status).toBe(201);
+    const id = created.body!["id"] as string;
+    // One write of another producer, emitted in an order no type ranking would give: the live
+    // update last, the reminder first; published in reverse, on two topics.
+    const at = new Date(Date.now() + 1_000).toISOString();
+    const write = [
+      [ReminderSent.topic, envelope({ event: ReminderSent, data: { taskId: id, userId: user, remindAt: at, channels: ["log"], at }, subject: id, source: producerName, time: at, writeSeq: 0 })],
+      [TaskCompleted.topic, envelope({ event: TaskCompleted, data: { taskId: id, userId: user, task: snapshot(id, user, { status: "completed", completedAt: at }) }, subject: id, source: producerName, time: at, writeSeq: 1 })],
+      [TaskProgressChanged.topic, envelope({ event: TaskProgressChanged, data: { taskId: id, userId: user, progress: 100, at }, subject: id, source: producerName, time: at, writeSeq: 2 })],
+    ] as const;
+    for (const [topic, event] of [...write].reverse()) await publish(topic, event);
+
+    const history = await waitFor("four history entries", async () => {
+      const list = ((await call(user, "GET", `/tasks/${id}/history`)).body?.["entries"] ?? []) as unknown[];
+      return list.length >= 4 ? list.map((e) => AuditEntry.parse(e)) : undefined;
+    });
+    expect(history.map((e) => [e.type, e.writeSeq])).toEqual([
+      [TaskCreated.type, 0],
+      [ReminderSent.type, 0],
+      [TaskCompleted.type, 1],
+      [TaskProgressChanged.type, 2],
+    ]);
   });
 
   it("keeps one entry when the same CloudEvent is published twice", async () => {

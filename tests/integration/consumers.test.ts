@@ -15,8 +15,8 @@ import { DeadLetterRecord } from "../../shared/catalog/dead-letter.ts";
 import { ReminderDue, ReminderScheduled, ReminderSent, TaskCompleted } from "../../shared/catalog/events.ts";
 import { deadLetterTopicOf, Service, Topic } from "../../shared/catalog/names.ts";
 import { defineFunction } from "../../shared/host/define.ts";
-import { runWithSidecar, type FunctionUnderTest } from "../../shared/testing/function-under-test.ts";
-import { readTopicUntil, type TopicRecord } from "../../shared/testing/kafka.ts";
+import { runWithSidecar, type FunctionUnderTest } from "../../tools/stack/function-under-test.ts";
+import { readTopicUntil, type TopicRecord } from "../../tools/stack/topic-reader.ts";
 import { startFunction, type RunningFunction } from "../../tools/stack/functions.ts";
 import { waitUntil } from "../../tools/stack/process.ts";
 

@@ -19,15 +19,15 @@ import { deadLetterTopicOf, PUBSUB, Service } from "../../shared/catalog/names.t
 import { defineConsumer, defineFunction } from "../../shared/host/define.ts";
 import { permanent } from "../../shared/host/errors.ts";
 import { createDaprClient } from "../../shared/host/publisher.ts";
-import { runWithSidecar, type FunctionUnderTest } from "../../shared/testing/function-under-test.ts";
-import { endOffsetTotal, readTopicUntil } from "../../shared/testing/kafka.ts";
+import { runWithSidecar, type FunctionUnderTest } from "../../tools/stack/function-under-test.ts";
+import { endOffsetTotal, readTopicUntil } from "../../tools/stack/topic-reader.ts";
 import { listDeadLetters, replay } from "../../tools/dead-letter/dead-letters.ts";
 import { FORWARDED_REASON } from "../../tools/dead-letter/records.ts";
 import { connectToRunningStack } from "../../tools/dead-letter/stack.ts";
 import { ensureTopics } from "../../tools/stack/kafka.ts";
 import { repoRoot } from "../../tools/stack/paths.ts";
 import type { StackInfo } from "../../tools/stack/stack.ts";
-import { waitFor } from "../../shared/testing/wait.ts";
+import { waitFor } from "../../tools/stack/wait.ts";
 
 const execFile = promisify(execFileCb);
 

@@ -12,10 +12,10 @@ import { DEAD_LETTER_TYPE, DeadLetterRecord } from "../../shared/catalog/dead-le
 import { deadLetterTopicOf } from "../../shared/catalog/names.ts";
 import { defineConsumer, defineFunction } from "../../shared/host/define.ts";
 import { permanent } from "../../shared/host/errors.ts";
-import { runWithSidecar, type FunctionUnderTest } from "../../shared/testing/function-under-test.ts";
-import { readTopicUntil, type TopicRecord } from "../../shared/testing/kafka.ts";
+import { runWithSidecar, type FunctionUnderTest } from "../../tools/stack/function-under-test.ts";
+import { readTopicUntil, type TopicRecord } from "../../tools/stack/topic-reader.ts";
 import { ensureTopics } from "../../tools/stack/kafka.ts";
-import { waitFor } from "../../shared/testing/wait.ts";
+import { waitFor } from "../../tools/stack/wait.ts";
 
 const stack = inject("stack");
 const run = randomUUID().slice(0, 8);

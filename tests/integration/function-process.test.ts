@@ -11,7 +11,7 @@ import { z } from "zod";
 import { defineEvent, envelope } from "../../shared/catalog/cloudevent.ts";
 import { deadLetterTopicOf } from "../../shared/catalog/names.ts";
 import { createDaprPublisher, type Publisher } from "../../shared/host/publisher.ts";
-import { readTopicUntil } from "../../shared/testing/kafka.ts";
+import { readTopicUntil } from "../../tools/stack/topic-reader.ts";
 import { startFunction, type RunningFunction } from "../../tools/stack/functions.ts";
 import { ensureTopics } from "../../tools/stack/kafka.ts";
 import { repoRoot } from "../../tools/stack/paths.ts";

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { CosmosClient } from "@azure/cosmos";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { defineFunction } from "../../shared/host/define.ts";
-import { runWithSidecar, type FunctionUnderTest } from "../../shared/testing/function-under-test.ts";
+import { runWithSidecar, type FunctionUnderTest } from "../../tools/stack/function-under-test.ts";
 
 const stack = inject("stack");
 

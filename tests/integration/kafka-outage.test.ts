@@ -12,7 +12,7 @@ import { mintToken } from "../../functions/task-api/auth.ts";
 import type { CloudEventEnvelope } from "../../shared/catalog/cloudevent.ts";
 import { TaskCompleted, TaskCreated, TaskUpdated } from "../../shared/catalog/events.ts";
 import { allTopics, Service, Topic } from "../../shared/catalog/names.ts";
-import { readTopicToEnd, readTopicUntil } from "../../shared/testing/kafka.ts";
+import { readTopicToEnd, readTopicUntil } from "../../tools/stack/topic-reader.ts";
 import { renderDaprResources } from "../../tools/stack/dapr.ts";
 import { startFunction, type RunningFunction } from "../../tools/stack/functions.ts";
 import { ensureTopics, startKafka, type KafkaOptions } from "../../tools/stack/kafka.ts";

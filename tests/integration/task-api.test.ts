@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { mintToken } from "../../functions/task-api/auth.ts";
 import { ReminderCancelled, ReminderDue, ReminderScheduled, TaskCompleted, TaskCreated, TaskDeleted, TaskUpdated } from "../../shared/catalog/events.ts";
 import { Service, Topic } from "../../shared/catalog/names.ts";
-import { endOffsetTotal, readTopicToEnd, readTopicUntil, type TopicRecord } from "../../shared/testing/kafka.ts";
+import { endOffsetTotal, readTopicToEnd, readTopicUntil, type TopicRecord } from "../../tools/stack/topic-reader.ts";
 import { startFunction, type RunningFunction } from "../../tools/stack/functions.ts";
 import { repoRoot } from "../../tools/stack/paths.ts";
 

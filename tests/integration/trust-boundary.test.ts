@@ -16,7 +16,7 @@ import { Service, Topic } from "../../shared/catalog/names.ts";
 import type { TaskSnapshot } from "../../shared/catalog/task.ts";
 import { eventsRoute } from "../../shared/host/app.ts";
 import { createDaprPublisher } from "../../shared/host/publisher.ts";
-import { endOffsetTotal, readTopicToEnd, readTopicUntil } from "../../shared/testing/kafka.ts";
+import { endOffsetTotal, readTopicToEnd, readTopicUntil } from "../../tools/stack/topic-reader.ts";
 import { startFaultProxy, type FaultProxy } from "../../tools/stack/fault-proxy.ts";
 import { startFunction, type RunningFunction } from "../../tools/stack/functions.ts";
 

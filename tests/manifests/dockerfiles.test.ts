@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { DEPLOYED_FUNCTIONS } from "../../tools/manifests/checks.ts";
+import { DEPLOYED_FUNCTIONS } from "../../shared/catalog/names.ts";
 import { repoRoot } from "../../tools/stack/paths.ts";
 
 const execFile = promisify(execFileCb);

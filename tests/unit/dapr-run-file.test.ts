@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { PUBSUB, Service } from "../../shared/catalog/names.ts";
+import { DEPLOYED_FUNCTIONS, PUBSUB, Service } from "../../shared/catalog/names.ts";
 import { LOCAL_APP_PORTS, PUBLIC_PORTS } from "../../shared/catalog/ports.ts";
 import { RUN_CONFIG, RUN_FILE, RUN_FILE_VALUES, RUN_RESOURCES_DIR } from "../../tools/dapr-run/run-file.ts";
 import { repoRoot } from "../../tools/stack/paths.ts";
@@ -63,7 +63,7 @@ describe(`${RUN_FILE}: Dapr's multi-app run file`, () => {
 
   it("runs every function of the catalog once, by its app-id, from its folder, on an app port of its own and its public port", () => {
     expect(new Set(apps.map((a) => a.appPort)).size, "app ports collide on one machine").toBe(apps.length);
-    expect(apps.map((a) => a.appID).sort()).toEqual(Object.values(Service).sort());
+    expect(apps.map((a) => a.appID).sort()).toEqual([...DEPLOYED_FUNCTIONS].sort());
     for (const app of apps) {
       const id = app.appID as (typeof Service)[keyof typeof Service];
       expect(app.appDirPath).toBe(`functions/${id}`);

@@ -18,7 +18,7 @@ describe("the Grafana dashboard", () => {
     const host = new HostMetrics("x");
     const registry = new Registry();
     host.gauge("taskapp_outbox_backlog", "task-api's", () => 0);
-    lagDashboard({ monitor: { latest: undefined } as unknown as LagMonitor, registry });
+    lagDashboard.build({ monitor: { latest: undefined } as unknown as LagMonitor, registry });
     const exported = new Set(
       [...(await host.registry.getMetricsAsJSON()), ...(await registry.getMetricsAsJSON())].flatMap((m) =>
         String(m.type) === "histogram" ? [m.name, `${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`] : [m.name],

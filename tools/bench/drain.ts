@@ -18,7 +18,7 @@ import { deadLetterTopicOf, PUBSUB } from "../../shared/catalog/names.ts";
 import { BULK_DELIVERY, defineConsumer, defineFunction, type BulkOptions } from "../../shared/host/define.ts";
 import { createOnce, daprStateClient, type Once } from "../../shared/host/idempotency.ts";
 import { daprBulkPublishAttempt } from "../../shared/host/publisher.ts";
-import { runWithSidecar } from "../../shared/testing/function-under-test.ts";
+import { runWithSidecar } from "../../tools/stack/function-under-test.ts";
 import { ensureTopics } from "../stack/kafka.ts";
 import { freePort } from "../stack/process.ts";
 import { sidecarFor, type StackInfo } from "../stack/stack.ts";

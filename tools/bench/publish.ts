@@ -16,7 +16,7 @@ import { z } from "zod";
 import { defineEvent, envelope, type CloudEventEnvelope } from "../../shared/catalog/cloudevent.ts";
 import { defineFunction } from "../../shared/host/define.ts";
 import { createDaprClient, createDaprPublisher, daprBulkPublishAttempt, daprPublishAttempt } from "../../shared/host/publisher.ts";
-import { runWithSidecar } from "../../shared/testing/function-under-test.ts";
+import { runWithSidecar } from "../../tools/stack/function-under-test.ts";
 import { ensureTopics } from "../stack/kafka.ts";
 import type { StackInfo } from "../stack/stack.ts";
 

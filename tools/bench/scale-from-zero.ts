@@ -28,6 +28,7 @@ import { Kafka, logLevel, type Admin } from "kafkajs";
 import { z } from "zod";
 import { mintToken } from "../../functions/task-api/auth.ts";
 import { CONSUMERS, KUBERNETES_NAMESPACE, Service, Topic } from "../../shared/catalog/names.ts";
+import { routePath, TaskApiRoute } from "../../shared/catalog/routes.ts";
 import { startAutoscaling, type Autoscaling } from "../stack/autoscale.ts";
 import { startFunction } from "../stack/functions.ts";
 import { repoRoot } from "../stack/paths.ts";
@@ -145,7 +146,7 @@ export const measureScaleFromZero = async (opts: { rounds?: number; log?: (line:
         await allAtZero(autoscaling);
         const seen = events.length;
         const endBefore = await logEndSum(admin, Topic.TaskEvents);
-        const res = await api("POST", "/tasks", { title: `scale from zero ${round}` });
+        const res = await api("POST", TaskApiRoute.Tasks, { title: `scale from zero ${round}` });
         if (res.status !== 201) throw new Error(`task-api answered ${res.status}`);
         const { id } = (await res.json()) as { id: string };
         // Lag appears when task-api's outbox has put the event on the topic.
@@ -156,7 +157,7 @@ export const measureScaleFromZero = async (opts: { rounds?: number; log?: (line:
             return (groups[0]?.members.length ?? 0) > 0;
           }, `a member in group ${CONSUMER}`, 20),
           firstTime(async () => {
-            const history = (await (await api("GET", `/tasks/${id}/history`)).json()) as { entries?: unknown[] };
+            const history = (await (await api("GET", routePath(TaskApiRoute.TaskHistory, { id }))).json()) as { entries?: unknown[] };
             return (history.entries?.length ?? 0) > 0;
           }, "the audit entry", 20),
         ]);

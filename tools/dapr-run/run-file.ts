@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
-import { Service, type ServiceName } from "../../shared/catalog/names.ts";
+import { DEPLOYED_FUNCTIONS, Service, type ServiceName } from "../../shared/catalog/names.ts";
 import { LOCAL_APP_PORTS, PUBLIC_PORTS } from "../../shared/catalog/ports.ts";
 import { repoRoot } from "../stack/paths.ts";
 
@@ -70,7 +70,7 @@ const resourceCopies = (): Record<string, () => string> =>
   );
 
 export const renderRunFile = (): string => {
-  const apps = (Object.values(Service) as ServiceName[]).map((service) => ({
+  const apps = DEPLOYED_FUNCTIONS.map((service) => ({
     appID: service,
     appDirPath: `functions/${service}`,
     appPort: LOCAL_APP_PORTS[service],

@@ -39,6 +39,9 @@ export const envelopeFields = (type: z.ZodType) => ({
     .unwrap()
     .describe("Shared by every event that follows from one request; the first event's id when it starts a chain."),
   causationid: envelope.causationid.describe("The id of the event this one was derived from; absent when it came from a request."),
+  writeseq: envelope.writeseq.describe(
+    "The event's place among the events of the write that produced it (0, 1, 2… in emit order; they share `time`): a task's events are in order by `time`, then `writeseq`. Absent means 0.",
+  ),
 });
 
 /** The whole CloudEvent of one event type, composed in zod. */

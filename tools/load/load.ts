@@ -6,13 +6,15 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { TaskCompleted, TaskCreated } from "../../shared/catalog/events.ts";
+import { Service } from "../../shared/catalog/names.ts";
 import { requestUnitsOf, statsSince } from "../stack/cosmos-cost.ts";
 import { EffectReader, reconcileSettled } from "./reconcile.ts";
 import { percentile, type LoadReport } from "./report.ts";
 import type { LoadSession } from "./session.ts";
 import { closedLoop, isAcknowledged, isRefusal, openLoop, TaskTraffic, type DriveResult, type WriteRecord } from "./traffic.ts";
 
-export type Scenario = "steady" | "burst" | "consumer-down";
+export const SCENARIOS = ["steady", "burst", "consumer-down"] as const;
+export type Scenario = (typeof SCENARIOS)[number];
 
 export interface LoadPlan {
   scenario: Scenario;
@@ -47,7 +49,7 @@ const rateOf = (plan: LoadPlan) => (t: number) =>
 
 /** Stops audit-service and notification-service for the middle third of the run (scaled to zero), then starts them. */
 const consumerDown = (plan: LoadPlan) => {
-  const consumers = ["audit-service", "notification-service"];
+  const consumers = [Service.AuditService, Service.NotificationService];
   let state: "up" | "down" | "back" = "up";
   return (t: number, session: LoadSession) => {
     if (state === "up" && t >= plan.durationS / 3) {

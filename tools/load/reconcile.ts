@@ -7,7 +7,8 @@
  */
 import type { Container, SqlQuerySpec } from "@azure/cosmos";
 import { TaskCompleted, TaskCreated, TaskUpdated } from "../../shared/catalog/events.ts";
-import { AUDIT_CONTAINER, CosmosConfig, openCosmosDatabase } from "../../shared/cosmos.ts";
+import { AUDIT_CONTAINER } from "../../shared/catalog/audit.ts";
+import { CosmosConfig, openCosmosDatabase } from "../../shared/cosmos.ts";
 import { TASKS_CONTAINER } from "../../functions/task-api/store.ts";
 import type { LoadTask } from "./traffic.ts";
 

@@ -17,26 +17,25 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { repoRoot } from "../stack/paths.ts";
-import { DEFAULT_PLAN, runLoad } from "./load.ts";
+import { DEFAULT_PLAN, runLoad, SCENARIOS } from "./load.ts";
 import { formatReport } from "./report.ts";
 import { LoadSession } from "./session.ts";
 
-const Args = z
-  .object({
-    rate: z.coerce.number().positive().max(1_000).optional(),
-    clients: z.coerce.number().int().min(1).max(512).optional(),
-    duration: z.coerce.number().int().min(5).max(1_800).default(DEFAULT_PLAN.durationS),
-    warmup: z.coerce.number().int().min(0).max(300).default(DEFAULT_PLAN.warmupS),
-    scenario: z.enum(["steady", "burst", "consumer-down"]).default(DEFAULT_PLAN.scenario),
-    users: z.coerce.number().int().min(1).max(10_000).default(DEFAULT_PLAN.users),
-  })
-  .refine((a) => !(a.rate && a.clients), { message: "give --rate (open loop) or --clients (closed loop), not both" });
+const ArgFields = z.object({
+  rate: z.coerce.number().positive().max(1_000).optional(),
+  clients: z.coerce.number().int().min(1).max(512).optional(),
+  duration: z.coerce.number().int().min(5).max(1_800).default(DEFAULT_PLAN.durationS),
+  warmup: z.coerce.number().int().min(0).max(300).default(DEFAULT_PLAN.warmupS),
+  scenario: z.enum(SCENARIOS).default(DEFAULT_PLAN.scenario),
+  users: z.coerce.number().int().min(1).max(10_000).default(DEFAULT_PLAN.users),
+});
+const Args = ArgFields.refine((a) => !(a.rate && a.clients), { message: "give --rate (open loop) or --clients (closed loop), not both" });
 
 const say = (line: string) => process.stdout.write(`[load] ${line}\n`);
 
 const main = async () => {
   const { values } = parseArgs({
-    options: Object.fromEntries(["rate", "clients", "duration", "warmup", "scenario", "users"].map((k) => [k, { type: "string" as const }])),
+    options: Object.fromEntries(Object.keys(ArgFields.shape).map((k) => [k, { type: "string" as const }])),
   });
   const parsed = Args.safeParse(values);
   if (!parsed.success) {

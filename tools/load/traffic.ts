@@ -14,6 +14,7 @@
 import { randomUUID } from "node:crypto";
 import { Agent, request, type IncomingHttpHeaders } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
+import { routePath, TaskApiRoute } from "../../shared/catalog/routes.ts";
 
 export type WriteKind = "create" | "update" | "complete";
 
@@ -123,7 +124,7 @@ export class TaskTraffic {
       ...(withReminder ? { reminder: { remindAt: new Date(reminderAt).toISOString() } } : {}),
       ...(recurring ? { dueAt: new Date(Date.now() + 86_400_000).toISOString(), recurrence: { frequency: "daily" } } : {}),
     };
-    const { record, json } = await this.send("create", user, "POST", "/tasks", body);
+    const { record, json } = await this.send("create", user, "POST", TaskApiRoute.Tasks, body);
     if (record.status === 201 && typeof json === "object" && json !== null && "id" in json) {
       const task: LoadTask = {
         id: String(json.id),
@@ -142,7 +143,7 @@ export class TaskTraffic {
 
   private async update(task: LoadTask): Promise<WriteRecord> {
     // Always a real change: an update that changes nothing is answered 200 and publishes nothing.
-    const { record } = await this.send("update", task.user, "PATCH", `/tasks/${task.id}`, {
+    const { record } = await this.send("update", task.user, "PATCH", routePath(TaskApiRoute.Task, { id: task.id }), {
       description: `revision ${randomUUID()}`,
       progress: Math.floor(Math.random() * 101),
     }, task.id);
@@ -152,7 +153,7 @@ export class TaskTraffic {
   }
 
   private async complete(task: LoadTask): Promise<WriteRecord> {
-    const { record } = await this.send("complete", task.user, "POST", `/tasks/${task.id}/complete`, undefined, task.id);
+    const { record } = await this.send("complete", task.user, "POST", routePath(TaskApiRoute.CompleteTask, { id: task.id }), undefined, task.id);
     if (record.status === 200) task.completed = true;
     else if (record.status === 0) task.uncertain++;
     else this.open.push(task); // refused: still open

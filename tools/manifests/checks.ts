@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { COMPONENTS_USED, PUBSUB, Service, STATE_STORE, TASK_API_CALLERS, type ServiceName } from "../../shared/catalog/names.ts";
+import { COMPONENTS_USED, DEPLOYED_FUNCTIONS, PUBSUB, STATE_STORE, TASK_API_CALLERS } from "../../shared/catalog/names.ts";
 import { repoRoot } from "../stack/paths.ts";
 import { checkDaprResources } from "./checks/dapr.ts";
 import { exportedMetrics } from "./checks/exporters.ts";
@@ -17,23 +17,6 @@ import { checkNetworkPolicies } from "./checks/network.ts";
 import { checkWorkloads } from "./checks/workloads.ts";
 import { readYamlDocuments, type K8sObject } from "./render.ts";
 
-
-const ALL_SERVICES: readonly ServiceName[] = Object.values(Service);
-
-/** The functions the manifests run: each has a Deployment, a Service and an image of the Dockerfile. */
-export const DEPLOYED_FUNCTIONS: readonly ServiceName[] = [
-  Service.TaskApi,
-  Service.RecurringTaskService,
-  Service.NotificationService,
-  Service.AuditService,
-  Service.LagDashboard,
-];
-
-/**
- * Services of the catalog the manifests do not run, and why. Every service is in one of the two
- * lists, so a new function is a decision here, not an omission.
- */
-export const NOT_DEPLOYED: Readonly<Partial<Record<ServiceName, string>>> = {};
 
 export const GRAFANA_DASHBOARD = "deploy/monitoring/taskapp-dashboard.json";
 
@@ -68,11 +51,6 @@ export const metricSources = (objects: readonly K8sObject[], context: CheckConte
 export const crossCheck = (objects: readonly K8sObject[], context: CheckContext, overlay = "overlay"): string[] => {
   const r = new Rendered(objects);
   const problems: string[] = [];
-  for (const service of ALL_SERVICES) {
-    if (!context.deployed.includes(service) && NOT_DEPLOYED[service] === undefined) {
-      problems.push(`${service}: a service of the catalog that is neither deployed nor listed as not deployed (tools/manifests/checks.ts)`);
-    }
-  }
   const monitoring = runningExporters(r);
   problems.push(
     ...checkWorkloads(r, context),

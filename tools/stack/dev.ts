@@ -5,12 +5,13 @@
  */
 import { randomBytes } from "node:crypto";
 import { mintToken } from "../../functions/task-api/auth.ts";
-import { CONSUMERS, Service } from "../../shared/catalog/names.ts";
+import { CONSUMERS, DEPLOYED_FUNCTIONS, Service } from "../../shared/catalog/names.ts";
+import { DASHBOARD_PORT, TASK_API_PUBLIC_PORT } from "../../shared/catalog/ports.ts";
 import { dashboardClusterEnv, startAutoscaling, type Autoscaling } from "./autoscale.ts";
 import { devControlPlaneDir } from "./control-plane.ts";
 import { devAuthSecret } from "./dev-auth.ts";
 import { defaultDataDir } from "./paths.ts";
-import { discoverFunctions, startFunction, type RunningFunction } from "./functions.ts";
+import { startFunction, type RunningFunction } from "./functions.ts";
 import { startStack } from "./stack.ts";
 
 const USAGE = "usage: npm run dev [-- --autoscale]";
@@ -27,8 +28,8 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 
 /** Functions clients reach on a known port; the others take a free one. */
 const FIXED_PUBLIC_PORTS: Record<string, number> = {
-  [Service.TaskApi]: Number(process.env["PORT"] ?? 8080),
-  [Service.LagDashboard]: Number(process.env["DASHBOARD_PORT"] ?? 8090),
+  [Service.TaskApi]: Number(process.env["PORT"] ?? TASK_API_PUBLIC_PORT),
+  [Service.LagDashboard]: Number(process.env["DASHBOARD_PORT"] ?? DASHBOARD_PORT),
 };
 const DEV_USER = "dev-user";
 
@@ -63,7 +64,7 @@ const main = async () => {
     }
     const clusterEnv = autoscaling ? dashboardClusterEnv(autoscaling) : {};
     // With --autoscale the consumers are KEDA's to start (at zero now).
-    const names = discoverFunctions().filter((name) => !autoscaling || !(CONSUMERS as readonly string[]).includes(name));
+    const names = DEPLOYED_FUNCTIONS.filter((name) => !autoscaling || !(CONSUMERS as readonly string[]).includes(name));
     // In parallel; each settles on its own, so a failure still leaves the others stoppable.
     const results = await Promise.allSettled(
       names.map((name) => {

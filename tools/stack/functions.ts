@@ -1,21 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { SidecarAddress } from "../../shared/host/sidecar.ts";
 import type { Sidecar } from "./dapr.ts";
 import { repoRoot } from "./paths.ts";
 import { freePort, httpOk, nodeArgs, startProcess, waitUntil, type ManagedProcess } from "./process.ts";
 import { sidecarFor, type StackInfo } from "./stack.ts";
-
-/** Every function of the project: a folder under functions/ with a main.ts. Its folder name is its app-id. */
-export const discoverFunctions = (): string[] => {
-  const dir = join(repoRoot, "functions");
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && existsSync(join(dir, d.name, "main.ts")))
-    .map((d) => d.name)
-    .sort();
-};
 
 export interface RunningFunction {
   name: string;
@@ -41,6 +30,36 @@ export interface RunningFunction {
 /** A fresh random token (app API token, Dapr API token): one per function per run. */
 export const newToken = (): string => randomBytes(24).toString("base64url");
 
+/** How a function and its sidecar find and trust each other: free ports and fresh tokens both ways. */
+export interface Wiring {
+  appPort: number;
+  daprHttpPort: number;
+  /** The token the sidecar sends into the app. */
+  appApiToken: string;
+  /** The token the app sends to the sidecar. */
+  daprApiToken: string;
+  /** The same, as the host reads it (HostConfig): a function's process environment, or parsed in the test process. */
+  env: Record<string, string>;
+}
+
+/**
+ * A new wiring for one function: startFunction hands it to a process as its environment,
+ * runWithSidecar parses it in the test process; both hops authenticated, as in a cluster.
+ */
+export const newWiring = async (opts: { appPort?: number } = {}): Promise<Wiring> => {
+  const appPort = opts.appPort ?? (await freePort());
+  const daprHttpPort = await freePort();
+  const appApiToken = newToken();
+  const daprApiToken = newToken();
+  return {
+    appPort,
+    daprHttpPort,
+    appApiToken,
+    daprApiToken,
+    env: { APP_PORT: String(appPort), DAPR_HTTP_PORT: String(daprHttpPort), APP_API_TOKEN: appApiToken, DAPR_API_TOKEN: daprApiToken },
+  };
+};
+
 /**
  * Runs functions/<name>/main.ts as its own process next to its own daprd, the
  * way it runs in a pod: the app on APP_PORT, the sidecar's HTTP API on DAPR_HTTP_PORT.
@@ -53,12 +72,9 @@ export const startFunction = async (
   opts: { appPort?: number; publicPort?: number; env?: Record<string, string>; entry?: string; instance?: string; onAppReady?: () => void } = {},
 ): Promise<RunningFunction> => {
   const instance = opts.instance ?? name;
-  const appPort = opts.appPort ?? (await freePort());
+  const wiring = await newWiring(opts.appPort === undefined ? {} : { appPort: opts.appPort });
+  const { appPort, daprHttpPort, appApiToken, daprApiToken } = wiring;
   const publicPort = opts.publicPort ?? (await freePort());
-  const daprHttpPort = await freePort();
-  // Both hops authenticated, as in a cluster: the sidecar → app token and the app → sidecar token.
-  const appApiToken = newToken();
-  const daprApiToken = newToken();
   const launch = () => startProcess({
     name: instance,
     command: process.execPath,
@@ -66,11 +82,8 @@ export const startFunction = async (
     cwd: repoRoot,
     env: {
       ...process.env,
-      APP_PORT: String(appPort),
+      ...wiring.env,
       PUBLIC_PORT: String(publicPort),
-      DAPR_HTTP_PORT: String(daprHttpPort),
-      APP_API_TOKEN: appApiToken,
-      DAPR_API_TOKEN: daprApiToken,
       KAFKA_BROKERS: stack.kafkaBrokers,
       COSMOS_ENDPOINT: stack.cosmosEndpoint,
       COSMOS_KEY: stack.cosmosKey,

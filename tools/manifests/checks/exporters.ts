@@ -33,7 +33,7 @@ const taskApiMetrics = (): Set<string> => {
 const lagDashboardMetrics = async (): Promise<Set<string>> => {
   const registry = new Registry();
   const reader = new OffsetReader({ brokers: ["127.0.0.1:9"], ssl: false });
-  lagDashboard({ monitor: new LagMonitor(reader, [], createLogger(Service.LagDashboard, "silent")), registry });
+  lagDashboard.build({ monitor: new LagMonitor(reader, [], createLogger(Service.LagDashboard, "silent")), registry });
   return namesOf(registry);
 };
 

@@ -3,7 +3,7 @@
  * security), Services, images, service accounts and RBAC, and the Secrets they reference.
  */
 import { CONSUMERS, Service, type ServiceName } from "../../../shared/catalog/names.ts";
-import { appPortOf, PUBLIC_PORTS } from "../../../shared/catalog/ports.ts";
+import { appPortOf, DAPRD_PORTS, PUBLIC_PORTS } from "../../../shared/catalog/ports.ts";
 import { DAPR_INJECTOR_ANNOTATIONS, DAPR_TOKEN_SECRET_KEY } from "../dapr-injector.ts";
 import {
   containerOf,
@@ -83,7 +83,9 @@ export const checkWorkloads = (r: Rendered, context: CheckContext): string[] => 
     }
     const metricsPort = annotations["dapr.io/metrics-port"];
     if (annotations["dapr.io/enable-metrics"] === "false") add(`${id}: daprd's metrics must stay on (Prometheus scrapes them)`);
-    if (metricsPort !== undefined && metricsPort !== "9090") add(`${id}: dapr.io/metrics-port ${metricsPort}: the scrape config and the NetworkPolicies expect 9090`);
+    if (metricsPort !== undefined && metricsPort !== String(DAPRD_PORTS["dapr-metrics"])) {
+      add(`${id}: dapr.io/metrics-port ${metricsPort}: the scrape config and the NetworkPolicies expect ${DAPRD_PORTS["dapr-metrics"]}`);
+    }
 
     // The pod: its own service account, a token only where the function reads the API server.
     const pod = d.spec?.template?.spec;

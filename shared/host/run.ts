@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { COMPONENTS_USED, STATE_STORE } from "../catalog/names.ts";
 import { ConfigError, HostConfig, parseConfig } from "../config.ts";
 import { createLogger, type Logger } from "../logger.ts";
+import { flushSpans, reportSpansTo } from "../trace.ts";
 import { buildApp, buildPublicApp } from "./app.ts";
 import type { FunctionDef } from "./define.ts";
 import { createDaprJobs, type Jobs } from "./jobs.ts";
@@ -61,6 +62,7 @@ export const runFunction = async (
     return exitOnConfigError(service, err);
   }
   const log = createLogger(service, config.LOG_LEVEL);
+  if (config.TRACING_ZIPKIN_URL) reportSpansTo(config.TRACING_ZIPKIN_URL, service);
   const sidecar: SidecarAddress = { daprHost: config.DAPR_HOST, daprPort: config.DAPR_HTTP_PORT, apiToken: config.DAPR_API_TOKEN };
   const metrics = new HostMetrics(service);
   const host: HostContext = {
@@ -96,6 +98,7 @@ export const runFunction = async (
     log.info({ signal }, "shutting down: finishing in-flight work");
     Promise.all([publicApp?.close(), app.close()])
       .then(() => fn.background?.stop())
+      .then(() => flushSpans())
       .then(
         () => process.exit(0),
         (err: unknown) => {

@@ -162,6 +162,13 @@ export const reportSpansTo = (url: string, serviceName: string): void => {
   reporter = new ZipkinReporter(url, serviceName);
 };
 
+/** Stops recording spans (what is pending is sent first). */
+export const stopReportingSpans = async (): Promise<void> => {
+  const last = reporter;
+  reporter = undefined;
+  await last?.flush();
+};
+
 /** True when this process records spans. */
 export const tracingOn = (): boolean => reporter !== undefined;
 

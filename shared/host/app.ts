@@ -156,7 +156,7 @@ const untraced = (url: string): boolean => OPEN_PATHS.has(url) || url.startsWith
 
 /**
  * Every other request runs in its trace: a span of ours (a child of the caller's `traceparent`, or
- * a new trace), entered again once the body is read (its stream's callbacks run outside it).
+ * a new trace), and entered again once the body is read, so the handler runs in it however the body stream called back.
  */
 const traceRequests = (app: FastifyInstance): void => {
   const spans = new WeakMap<FastifyRequest, Span>();

@@ -190,6 +190,20 @@ describe("one write, one trace", () => {
     const orphans = spans.filter((s) => s.parentId !== undefined && !ids.has(s.parentId) && s.parentId !== traceparent.split("-")[2]);
     expect(orphans.map(line)).toEqual([]);
   });
+
+  it("concurrent writes whose events share bulk publish requests: each event's consumers stay in its own write's trace", async () => {
+    const writes = Array.from({ length: 24 }, () => newTraceparent());
+    const created = await Promise.all(writes.map((w, i) => call("POST", "/tasks", w.traceparent, { title: `Batch ${i}` })));
+    expect(created.map((c) => c.status)).toEqual(writes.map(() => 201));
+    for (const w of writes) {
+      const spans = await traceUntil(
+        w.traceId,
+        (s) => oneTree(s, w.traceparent) && has(s, Service.TaskApi, /^POST \/tasks$/i) && has(s, Service.AuditService, /^handle task\.created/i),
+      );
+      // exactly this write's task.created reached audit-service in this trace, and no other write's
+      expect(spans.filter((s) => s.localEndpoint?.serviceName === Service.AuditService && /^handle task\.created/i.test(s.name ?? ""))).toHaveLength(1);
+    }
+  });
 });
 
 /** An audit-service span for a task.created published while task-api answered the call named `call` (the next occurrence). */

@@ -30,18 +30,20 @@ export const currentTrace = (): TraceContext | undefined => storage.getStore();
 /** Runs `work` inside `trace` (and what it starts, awaits or schedules). */
 export const inTrace = <T>(trace: TraceContext | undefined, work: () => T): T => (trace ? storage.run(trace, work) : work());
 
-const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?$/;
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
+const ZERO_TRACE_ID = "0".repeat(32);
+const ZERO_SPAN_ID = "0".repeat(16);
 
 /**
  * A `traceparent` header or CloudEvent attribute (version 00, or a later one read as 00); undefined
  * for anything else (an invalid one starts a new trace, as the W3C recommendation says).
  */
 export const parseTraceparent = (value: unknown, traceState?: unknown): TraceContext | undefined => {
-  if (typeof value !== "string" || value.length > 512) return undefined;
-  const m = TRACEPARENT.exec(value.trim());
-  if (!m || m[1] === "ff" || (m[1] === "00" && value.trim().length !== 55)) return undefined;
-  const [, , traceId, spanId, flags] = m as unknown as [string, string, string, string, string];
-  if (/^0+$/.test(traceId) || /^0+$/.test(spanId)) return undefined;
+  if (typeof value !== "string" || value.length < 55 || value.length > 512) return undefined;
+  const m = TRACEPARENT.exec(value);
+  if (!m) return undefined;
+  const [, version, traceId, spanId, flags, more] = m as unknown as [string, string, string, string, string, string | undefined];
+  if (version === "ff" || (version === "00" && more !== undefined) || traceId === ZERO_TRACE_ID || spanId === ZERO_SPAN_ID) return undefined;
   return {
     traceId,
     spanId,
@@ -74,6 +76,9 @@ const randomHex = (bytes: 8 | 16): string => {
   poolAt += bytes;
   return hex;
 };
+
+/** A new trace, not sampled: for work that came without one while no spans are recorded. */
+export const newTrace = (): TraceContext => ({ traceId: randomHex(16), spanId: randomHex(8), sampled: false });
 
 // ---------------------------------------------------------------- spans
 
@@ -187,9 +192,7 @@ export const startSpan = (
   remoteService?: string,
 ): Span => {
   const sink = reporter;
-  if (!sink || (parent && !parent.sampled)) {
-    return { trace: parent ?? { traceId: randomHex(16), spanId: randomHex(8), sampled: false }, end() {} };
-  }
+  if (!sink || (parent && !parent.sampled)) return { trace: parent ?? newTrace(), end() {} };
   const trace: TraceContext = {
     traceId: parent?.traceId ?? randomHex(16),
     spanId: randomHex(8),

@@ -31,6 +31,8 @@ export const currentTrace = (): TraceContext | undefined => storage.getStore();
 export const inTrace = <T>(trace: TraceContext | undefined, work: () => T): T => (trace ? storage.run(trace, work) : work());
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
+/** What a `tracestate` may hold (printable ASCII, at most 512 characters): anything else is dropped, never sent on as a header. */
+const TRACESTATE = /^[\x20-\x7e]{1,512}$/;
 const ZERO_TRACE_ID = "0".repeat(32);
 const ZERO_SPAN_ID = "0".repeat(16);
 
@@ -48,7 +50,7 @@ export const parseTraceparent = (value: unknown, traceState?: unknown): TraceCon
     traceId,
     spanId,
     sampled: (parseInt(flags, 16) & 1) === 1,
-    ...(typeof traceState === "string" && traceState.length > 0 && traceState.length <= 512 ? { traceState } : {}),
+    ...(typeof traceState === "string" && TRACESTATE.test(traceState) ? { traceState } : {}),
   };
 };
 

@@ -93,6 +93,14 @@ describe("traceparent", () => {
     expect(parseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")?.sampled).toBe(false);
   });
 
+  it("drops a tracestate that could not be sent on as a header (an event's attribute can hold anything)", () => {
+    const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    for (const bad of ["a=1\r\nx-injected: 1", "ключ=значение", "x".repeat(513), "", 7]) {
+      expect(parseTraceparent(tp, bad)?.traceState, String(bad)).toBeUndefined();
+    }
+    expect(parseTraceparent(tp, "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7")?.traceState).toBe("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
+  });
+
   it("refuses what is not one (a new trace starts instead)", () => {
     for (const bad of [
       undefined,

@@ -37,6 +37,11 @@ export const HostConfig = z.object({
   APP_API_TOKEN: z.string({ message: "required: the token the sidecar sends on every call into the app (daprd's APP_API_TOKEN)" }).min(16, "at least 16 characters"),
   /** The token the sidecar asks for on its own API (daprd's DAPR_API_TOKEN); set wherever the sidecar is started with it. */
   DAPR_API_TOKEN: z.string().min(16, "at least 16 characters").optional(),
+  /**
+   * Zipkin's span API (…/api/v2/spans): with it, the function reports its own spans (each request,
+   * handled event and published event) there; without it, it only carries the trace context.
+   */
+  TRACING_ZIPKIN_URL: z.url({ protocol: /^https?$/ }).optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /**
    * Deliveries of one event before the host dead-letters it with the reason. With the local

@@ -22,6 +22,7 @@ import { randomUUID } from "node:crypto";
 import type { Jobs } from "../../shared/host/jobs.ts";
 import type { Publisher } from "../../shared/host/publisher.ts";
 import type { Logger } from "../../shared/logger.ts";
+import { currentTrace, inTrace, parseTraceparent, traceAttributes } from "../../shared/trace.ts";
 import type { OutboxEntry, OutboxLease, TaskDoc, TaskStore } from "./store.ts";
 
 export interface RelayOptions {
@@ -92,10 +93,18 @@ export class OutboxRelay {
   /**
    * Puts this replica's lease on a document about to be written with new
    * outbox entries, unless another replica holds a live one (then that
-   * replica carries the new entries out with its own).
+   * replica carries the new entries out with its own). The entries new to
+   * this write take its trace: their effects continue it, whoever carries them out.
    */
   lease(doc: TaskDoc, now = Date.now()): TaskDoc {
     if (doc.outbox.length === 0) return doc;
+    const trace = currentTrace();
+    if (trace) {
+      const { traceparent, tracestate } = traceAttributes(trace);
+      for (const entry of doc.outbox) {
+        if (entry.traceparent === undefined) Object.assign(entry, { traceparent, ...(tracestate ? { tracestate } : {}) });
+      }
+    }
     const current = doc.outboxLease;
     if (!current || current.owner === this.owner || current.until <= now) doc.outboxLease = this.leaseFrom(now);
     return doc;
@@ -270,7 +279,12 @@ export class OutboxRelay {
     return { owner: this.owner, until: now + this.options.leaseMs };
   }
 
-  private async carryOut(entry: OutboxEntry): Promise<void> {
+  /** Carries out one entry in the trace of the write that owed it. */
+  private carryOut(entry: OutboxEntry): Promise<void> {
+    return inTrace(parseTraceparent(entry.traceparent, entry.tracestate), () => this.effect(entry));
+  }
+
+  private async effect(entry: OutboxEntry): Promise<void> {
     switch (entry.kind) {
       case "publish":
         return this.effects.publisher.publish(entry.topic, entry.event);

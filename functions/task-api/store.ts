@@ -13,11 +13,15 @@ import { AUDIT_CONTAINER, AuditEntry, historyOrder } from "../../shared/catalog/
 import { BulkItems, cosmosStatusOf, openContainer } from "../../shared/cosmos.ts";
 import type { ListTasksQuery } from "./model.ts";
 
-/** A side effect that must happen after the write, in order, at least once. */
-export type OutboxEntry =
+/**
+ * A side effect that must happen after the write, in order, at least once; `traceparent` and
+ * `tracestate` are the trace of the write that owes it (W3C), which the effect continues.
+ */
+export type OutboxEntry = (
   | { id: string; kind: "publish"; topic: string; event: CloudEventEnvelope }
   | { id: string; kind: "schedule-job"; name: string; dueTime: string; data: unknown }
-  | { id: string; kind: "remove-job"; name: string };
+  | { id: string; kind: "remove-job"; name: string }
+) & { traceparent?: string; tracestate?: string };
 
 export interface TaskDoc extends TaskSnapshot {
   /** Kept as a tombstone after DELETE until its outbox drains; reads treat it as gone. */

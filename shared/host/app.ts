@@ -11,6 +11,7 @@ import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompi
 import { z } from "zod";
 import { PUBSUB } from "../catalog/names.ts";
 import type { Logger } from "../logger.ts";
+import { inTrace, parseTraceparent, startSpan, type Span, type TraceContext } from "../trace.ts";
 import type { FunctionDef } from "./define.ts";
 import { Dispatcher, type DaprStatus } from "./dispatch.ts";
 import { DependencyBusy, HttpError, serviceBusy, Unauthorized } from "./errors.ts";
@@ -97,7 +98,8 @@ export const buildApp = async (fn: FunctionDef, deps: HostDeps & { appApiToken: 
     app.post(eventsRoute(topic), { bodyLimit: EVENTS_BODY_LIMIT }, async (request) => {
       const bulk = BulkRequest.safeParse(request.body);
       if (!bulk.success) {
-        return { status: await dispatcher.deliver(topic, request.body) };
+        // A single delivery's traceparent header is daprd's span of it, a child of the event's.
+        return { status: await dispatcher.deliver(topic, request.body, parseTraceparent(request.headers.traceparent, request.headers.tracestate)) };
       }
       return { statuses: await deliverBulk(dispatcher, topic, bulk.data.entries) };
     });
@@ -142,8 +144,49 @@ const baseApp = (log: Logger, fn: FunctionDef): FastifyInstance => {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler(fn));
+  traceRequests(app);
   app.get("/healthz", async () => ({ status: "ok", service: fn.name }));
   return app;
+};
+
+const isJobCallback = (url: string): boolean => url.startsWith("/job/");
+
+/** Paths whose requests are not traced as requests: probes, metrics, Dapr's subscription list, and event deliveries (each event is traced by the dispatcher). */
+const untraced = (url: string): boolean => OPEN_PATHS.has(url) || url.startsWith("/dapr/") || url.startsWith("/events/");
+
+/**
+ * Every other request runs in its trace: a span of ours (a child of the caller's `traceparent`, or
+ * a new trace), and entered again once the body is read, so the handler runs in it however the body stream called back.
+ */
+const traceRequests = (app: FastifyInstance): void => {
+  const spans = new WeakMap<FastifyRequest, Span>();
+  const start = (request: FastifyRequest, parent: TraceContext | undefined): Span => {
+    const span = startSpan(`${request.method} ${request.routeOptions.url ?? "(no route)"}`, "SERVER", parent, {
+      "http.method": request.method,
+      "http.path": request.url.split("?")[0]!,
+    });
+    spans.set(request, span);
+    return span;
+  };
+  const callerTrace = (request: FastifyRequest) => parseTraceparent(request.headers.traceparent, request.headers.tracestate);
+  app.addHook("onRequest", (request, _reply, done) => {
+    const url = request.url.split("?")[0]!;
+    if (untraced(url) || isJobCallback(url)) return done();
+    inTrace(start(request, callerTrace(request)).trace, done);
+  });
+  app.addHook("preValidation", (request, _reply, done) => {
+    // A job's callback continues the trace the job was scheduled in (its data carries it: jobs.ts).
+    if (isJobCallback(request.url)) {
+      const data = (typeof request.body === "object" && request.body !== null ? request.body : {}) as { traceparent?: unknown; tracestate?: unknown };
+      return inTrace(start(request, parseTraceparent(data.traceparent, data.tracestate) ?? callerTrace(request)).trace, done);
+    }
+    const span = spans.get(request);
+    return span ? inTrace(span.trace, done) : done();
+  });
+  app.addHook("onResponse", (request, reply, done) => {
+    spans.get(request)?.end({ "http.status_code": reply.statusCode, ...(reply.statusCode >= 500 ? { error: String(reply.statusCode) } : {}) });
+    done();
+  });
 };
 
 /** Paths any caller may read: probes (which carry no token) and metrics (Prometheus). */

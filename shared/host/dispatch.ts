@@ -2,6 +2,7 @@ import type { z } from "zod";
 import { CloudEventEnvelope, type CloudEvent } from "../catalog/cloudevent.ts";
 import type { DeadLetterKind } from "../catalog/dead-letter.ts";
 import type { Logger } from "../logger.ts";
+import { inTrace, parseTraceparent, startSpan, type TraceContext } from "../trace.ts";
 import { deadLetterWriter, type DeadLetterWriter } from "./dead-letters.ts";
 import { handlerContext, type Consumer, type FunctionDef } from "./define.ts";
 import { DependencyBusy, describeError, PermanentError } from "./errors.ts";
@@ -57,11 +58,25 @@ export class Dispatcher {
     return this.deadLetters.topic;
   }
 
-  async deliver(topic: string, raw: unknown): Promise<DaprStatus> {
-    const type = typeof (raw as { type?: unknown })?.type === "string" ? (raw as { type: string }).type : "unknown";
+  /**
+   * Handles one delivered event inside its trace: a child of `parent` (daprd's span of a single
+   * delivery) or else of the event's own `traceparent`, so what the handler logs, publishes and
+   * calls joins the trace of the work that published the event.
+   */
+  async deliver(topic: string, raw: unknown, parent?: TraceContext): Promise<DaprStatus> {
+    const attributes = (typeof raw === "object" && raw !== null ? raw : {}) as { type?: unknown; traceparent?: unknown; tracestate?: unknown; id?: unknown };
+    const type = typeof attributes.type === "string" ? attributes.type : "unknown";
+    const span = startSpan(
+      `handle ${type}`,
+      "CONSUMER",
+      parent ?? parseTraceparent(attributes.traceparent, attributes.tracestate),
+      { "messaging.destination": topic, "cloudevent.id": String(attributes.id ?? "") },
+      "kafka",
+    );
     const end = this.deps.metrics.handlerSeconds.startTimer({ type });
-    const { status, outcome } = await this.dispatch(topic, raw);
+    const { status, outcome } = await inTrace(span.trace, () => this.dispatch(topic, raw));
     end();
+    span.end({ outcome, ...(status === "RETRY" ? { "dapr.status": status } : {}) });
     this.deps.metrics.events.inc({ topic, type, outcome });
     return status;
   }

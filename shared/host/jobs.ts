@@ -1,3 +1,4 @@
+import { currentTrace, traceAttributes } from "../trace.ts";
 import { callSidecar, type SidecarAddress, type SidecarResponse } from "./sidecar.ts";
 
 /**
@@ -9,6 +10,9 @@ import { callSidecar, type SidecarAddress, type SidecarResponse } from "./sideca
  * apart, then drops the job: every job here carries one that retries every
  * JOB_RETRY_INTERVAL for JOB_RETRIES times (10 minutes), so an app briefly
  * unable to handle it does not lose it.
+ *
+ * A job scheduled inside a trace carries it in its data (`traceparent`, `tracestate` beside the
+ * app's fields, when the data is an object): the host runs the job's callback in that trace.
  */
 export interface Jobs {
   /** Creates or replaces the job `name`, due once at `dueTime` (RFC 3339; a past time means now). */
@@ -43,11 +47,19 @@ export const createDaprJobs = (opts: SidecarAddress & { timeoutMs?: number }): J
         // A due time already past (the job was scheduled late) fires as soon as possible.
         body: JSON.stringify({
           dueTime: Date.parse(job.dueTime) <= Date.now() ? "1s" : job.dueTime,
-          data: job.data,
+          data: withTrace(job.data),
           overwrite: true,
           failurePolicy: JOB_FAILURE_POLICY,
         }),
       }),
     remove: (name) => call(name, { method: "DELETE" }, [404]),
   };
+};
+
+/** Object data with the current trace beside its fields; other data as it is. */
+const withTrace = (data: unknown): unknown => {
+  const trace = currentTrace();
+  if (!trace || typeof data !== "object" || data === null || Array.isArray(data)) return data;
+  const { traceparent, tracestate } = traceAttributes(trace);
+  return { ...data, traceparent, ...(tracestate ? { tracestate } : {}) };
 };

@@ -5,6 +5,7 @@ import { PUBSUB } from "../catalog/names.ts";
 import { Coalescer, type Outcome } from "../coalesce.ts";
 import { describeError, PublishError } from "./errors.ts";
 import { callSidecar, type SidecarAddress } from "./sidecar.ts";
+import { currentTrace, newTrace, parseTraceparent, startSpan, traceAttributes, tracingOn } from "../trace.ts";
 
 /** Publishes a finished CloudEvent; the partition key is the event's subject. */
 export interface Publisher {
@@ -90,6 +91,7 @@ export const daprBulkPublishAttempt = (
       metadata: event.subject ? { partitionKey: event.subject } : {},
     }));
     const res = await callSidecar(opts, "POST", path, {
+      trace: sharedTrace(events),
       body: JSON.stringify(body),
       headers: { "content-type": "application/json" },
       ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
@@ -102,6 +104,33 @@ export const daprBulkPublishAttempt = (
       named.size > 0 && !named.has(String(i)) ? { ok: true, value: undefined } : { ok: false, error: named.get(String(i)) ?? error },
     );
   };
+
+/** The trace every event belongs to, if they all belong to one. */
+const sharedTrace = (events: CloudEventEnvelope[]) => {
+  const first = parseTraceparent(events[0]?.["traceparent"], events[0]?.["tracestate"]);
+  return first && events.every((e) => parseTraceparent(e["traceparent"])?.traceId === first.traceId) ? first : null;
+};
+
+/**
+ * Stamps each event with the trace it is published in (W3C `traceparent`, and `traceid`, which
+ * daprd reads to keep them; `tracestate`): a span of ours for the publish when spans are recorded,
+ * otherwise the current trace as it is (a new one outside any). Any trace the envelope carried
+ * (a delivered event published again) is replaced: the publish is part of the work doing it.
+ */
+export const tracedPublisher = (publisher: Publisher): Publisher => ({
+  publish(topic, event) {
+    // Object.assign, not a spread: a spread of the envelope plus new keys costs microseconds here.
+    if (!tracingOn()) return publisher.publish(topic, Object.assign({}, event, traceAttributes(currentTrace() ?? newTrace())));
+    const span = startSpan(`publish ${event.type}`, "PRODUCER", currentTrace(), { "messaging.destination": topic, "cloudevent.id": event.id }, "kafka");
+    return publisher.publish(topic, Object.assign({}, event, traceAttributes(span.trace))).then(
+      () => span.end(),
+      (err: unknown) => {
+        span.end({ error: err instanceof Error ? err.message.slice(0, 200) : String(err) });
+        throw err;
+      },
+    );
+  },
+});
 
 /** The entries daprd says failed, by entry id, from a bulk publish error body. */
 const failedEntriesOf = (body: string): Map<string, Error> => {
@@ -157,8 +186,8 @@ const silentSdkLogger = { error() {}, warn() {}, info() {}, verbose() {}, debug(
 /**
  * The publisher every function uses: events go to the sidecar in bulk when
  * several are ready at once (a single event leaves at once, alone), each with
- * bounded retries.
+ * bounded retries, each carrying the trace it was published in.
  */
 export const createDaprPublisher = (
   opts: SidecarAddress & { retry?: RetryPolicy; batching?: BatchingOptions },
-): Publisher => withRetry(batchedPublishAttempt(daprBulkPublishAttempt(opts), opts.batching), opts.retry);
+): Publisher => tracedPublisher(withRetry(batchedPublishAttempt(daprBulkPublishAttempt(opts), opts.batching), opts.retry));

@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { COMPONENTS_USED, STATE_STORE } from "../catalog/names.ts";
 import { ConfigError, HostConfig, parseConfig } from "../config.ts";
 import { createLogger, type Logger } from "../logger.ts";
+import { flushSpans, reportSpansTo } from "../trace.ts";
 import { buildApp, buildPublicApp } from "./app.ts";
 import type { FunctionDef, FunctionFactory } from "./define.ts";
 import { createDaprJobs, type Jobs } from "./jobs.ts";
@@ -100,6 +101,7 @@ export async function runFunction<TDeps>(
   } catch (err) {
     return exitOnConfigError(service, err);
   }
+  if (config.TRACING_ZIPKIN_URL) reportSpansTo(config.TRACING_ZIPKIN_URL, service);
   const host = wireHost(service, config);
   const { log } = host;
   let fn: FunctionDef;
@@ -117,6 +119,7 @@ export async function runFunction<TDeps>(
     log.info({ signal }, "shutting down: finishing in-flight work");
     Promise.all([publicApp?.close(), app.close()])
       .then(() => fn.background?.stop())
+      .then(() => flushSpans())
       .then(
         () => process.exit(0),
         (err: unknown) => {

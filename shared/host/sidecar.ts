@@ -4,9 +4,11 @@
  * cost of a call is the client's own: Node's fetch spent about a fifth of
  * task-api's CPU on its streams). Every call carries `dapr-api-token` when
  * the sidecar was started with DAPR_API_TOKEN, so a call without it is
- * refused (401) by the sidecar.
+ * refused (401) by the sidecar. Every call also carries the trace it is made in
+ * (`traceparent`, `tracestate`), so daprd's spans of the call join it.
  */
 import { Agent, request, type IncomingHttpHeaders } from "node:http";
+import { currentTrace, traceHeaders, type TraceContext } from "../trace.ts";
 
 export interface SidecarAddress {
   daprHost: string;
@@ -35,10 +37,17 @@ export const callSidecar = (
   sidecar: SidecarAddress,
   method: string,
   path: string,
-  opts: { body?: string; headers?: Record<string, string>; timeoutMs?: number } = {},
+  opts: {
+    body?: string;
+    headers?: Record<string, string>;
+    timeoutMs?: number;
+    /** The trace the call belongs to: the current one unless given; null for none. */
+    trace?: TraceContext | null;
+  } = {},
 ): Promise<SidecarResponse> =>
   new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = { ...opts.headers, ...sidecarHeaders(sidecar) };
+    const trace = opts.trace === undefined ? currentTrace() : (opts.trace ?? undefined);
+    const headers: Record<string, string | number> = { ...traceHeaders(trace), ...opts.headers, ...sidecarHeaders(sidecar) };
     if (opts.body !== undefined) headers["content-length"] = Buffer.byteLength(opts.body);
     const req = request({ host: sidecar.daprHost, port: sidecar.daprPort, method, path, headers, agent }, (res) => {
       const chunks: Buffer[] = [];

@@ -39,6 +39,7 @@ const launchDev = async (name: string, args: string[]) => {
     COSMOS_PORT: String(await freePort()),
     PORT: String(await freePort()),
     DASHBOARD_PORT: String(dashboardPort),
+    ZIPKIN_PORT: String(await freePort()),
   };
   delete env["KAFKA_BROKERS"];
   const dev = spawn(process.execPath, ["--import", "tsx", "tools/stack/dev.ts", ...args], { cwd: repoRoot, env });
@@ -50,7 +51,7 @@ const launchDev = async (name: string, args: string[]) => {
     const pidDir = join(dataDir, "pids");
     return readdirSync(pidDir).map((f) => (JSON.parse(readFileSync(join(pidDir, f), "utf8")) as { pid: number }).pid);
   };
-  return { dev, dataDir, kafkaPort, dashboardPort, output: () => output, exited, pids };
+  return { dev, dataDir, kafkaPort, dashboardPort, zipkinPort: Number(env["ZIPKIN_PORT"]), output: () => output, exited, pids };
 };
 
 describe("npm run dev", () => {
@@ -114,9 +115,48 @@ describe("npm run dev", () => {
     }
   });
 
+  it("with --tracing, runs Zipkin beside it and the printed curl's write is one trace from task-api to audit-service; Ctrl-C leaves nothing", async () => {
+    const { dev, zipkinPort, exited, pids, output } = await launchDev("dev-tracing", ["--tracing"]);
+    try {
+      await waitUntil("npm run dev -- --tracing to be ready", async () => output().includes("Ctrl-C stops everything."), { timeoutMs: 150_000 });
+      expect(output()).toMatch(new RegExp(`Zipkin \\(traces\\) +http://127\\.0\\.0\\.1:${zipkinPort}/zipkin/\n`));
+      // What the banner tells a user to paste: the token, then the curl.
+      const token = /export TOKEN=(\S+)/.exec(output())?.[1];
+      const url = /(http:\/\/127\.0\.0\.1:\d+\/tasks)\n/.exec(output())?.[1];
+      const created = await fetch(url!, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ title: "Water the plants" }),
+      });
+      expect(created.status).toBe(201);
+      const zipkin = `http://127.0.0.1:${zipkinPort}`;
+      await waitUntil(
+        "one trace in Zipkin with task-api's request and audit-service's handling of its event",
+        async () => {
+          const traces = (await (await fetch(`${zipkin}/api/v2/traces?serviceName=audit-service&limit=10`)).json()) as { name?: string; localEndpoint?: { serviceName?: string } }[][];
+          return traces.some(
+            (t) =>
+              t.some((s) => s.localEndpoint?.serviceName === "task-api" && s.name === "post /tasks") &&
+              t.some((s) => s.localEndpoint?.serviceName === "audit-service" && s.name?.startsWith("handle task.created")),
+          );
+        },
+        { timeoutMs: 45_000, intervalMs: 1_000 },
+      );
+      const running = pids();
+      expect(running.every(alive)).toBe(true);
+
+      dev.kill("SIGINT");
+      expect(await exited).toBe(0);
+      expect(output()).toContain("Kafka, Zipkin…");
+      expect(running.filter(alive)).toEqual([]);
+    } finally {
+      if (dev.exitCode === null) dev.kill("SIGKILL");
+    }
+  });
+
   it("refuses an option it does not know, naming the one it has", async () => {
     const { exited, output } = await launchDev("dev-usage", ["--autoscaling"]);
     expect(await exited).toBe(2);
-    expect(output()).toContain("unknown option --autoscaling\nusage: npm run dev [-- --autoscale]");
+    expect(output()).toContain("unknown option --autoscaling\nusage: npm run dev [-- [--autoscale] [--tracing]]");
   });
 });

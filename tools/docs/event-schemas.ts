@@ -132,8 +132,10 @@ const envelopeSection = (): string[] => {
     ...fieldLines(schema),
     `| \`data\` | object | yes | The event's payload; its fields are listed per event below. |`,
     "",
-    "Dapr adds its own attributes on delivery (`topic`, `pubsubname`, `traceparent`, …); they pass through and",
-    "consumers ignore them.",
+    "Dapr adds its own attributes on delivery (`topic`, `pubsubname`, …); they pass through and",
+    "consumers ignore them. Every event also carries the W3C trace it was published in (`traceparent`,",
+    "`traceid` with the same value, `tracestate`), set by the publisher and continued by the host on delivery;",
+    "handlers do not read them.",
     "",
   ];
 };

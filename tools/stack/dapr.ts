@@ -1,6 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { env as processEnv } from "node:process";
 import { join } from "node:path";
+import { parse, stringify } from "yaml";
 import { repoRoot } from "./paths.ts";
 import { freePort, httpOk, startProcess, waitUntil, type ManagedProcess } from "./process.ts";
 
@@ -8,11 +9,14 @@ const LOCAL = join(repoRoot, "dapr/local");
 
 /**
  * Writes dapr/local (resources + config) into `dir` with its {{NAME}} values
- * filled in; an unknown placeholder is an error, not an empty string.
+ * filled in; an unknown placeholder is an error, not an empty string. With
+ * `zipkinSpansUrl`, the configuration turns daprd's tracing on: every request
+ * sampled, spans exported to that Zipkin.
  */
 export const renderDaprResources = (
   dir: string,
   values: Record<string, string>,
+  opts: { zipkinSpansUrl?: string | undefined } = {},
 ): { resourcesPath: string; configFile: string } => {
   const fill = (file: string) =>
     readFileSync(file, "utf8").replace(/\{\{([A-Z_]+)\}\}/g, (_, name: string) => {
@@ -26,8 +30,15 @@ export const renderDaprResources = (
     writeFileSync(join(resourcesPath, f), fill(join(LOCAL, "resources", f)));
   }
   const configFile = join(dir, "config.yaml");
-  writeFileSync(configFile, fill(join(LOCAL, "config.yaml")));
+  writeFileSync(configFile, opts.zipkinSpansUrl ? withTracing(fill(join(LOCAL, "config.yaml")), opts.zipkinSpansUrl) : fill(join(LOCAL, "config.yaml")));
   return { resourcesPath, configFile };
+};
+
+/** The configuration with daprd's tracing on, exporting to Zipkin. */
+export const withTracing = (configYaml: string, zipkinSpansUrl: string): string => {
+  const config = parse(configYaml) as { spec?: Record<string, unknown> };
+  config.spec = { ...config.spec, tracing: { samplingRate: "1", zipkin: { endpointAddress: zipkinSpansUrl } } };
+  return stringify(config);
 };
 
 const sidecarAppId = async (httpPort: number, apiToken: string | undefined): Promise<string | undefined> => {

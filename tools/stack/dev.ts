@@ -2,6 +2,7 @@
  * `npm run dev`: the whole local stack and every function, until Ctrl-C.
  * `npm run dev -- --autoscale`: the consumers start at zero and KEDA, on a local control plane,
  * scales them on their lag (tools/stack/autoscale.ts).
+ * `npm run dev -- --tracing`: traces end to end, in a local Zipkin (daprd's spans and the functions' own).
  */
 import { randomBytes } from "node:crypto";
 import { mintToken } from "../../functions/task-api/auth.ts";
@@ -14,15 +15,16 @@ import { defaultDataDir } from "./paths.ts";
 import { startFunction, type RunningFunction } from "./functions.ts";
 import { startStack } from "./stack.ts";
 
-const USAGE = "usage: npm run dev [-- --autoscale]";
+const USAGE = "usage: npm run dev [-- [--autoscale] [--tracing]]";
 const args = process.argv.slice(2);
 for (const arg of args) {
-  if (arg !== "--autoscale") {
+  if (arg !== "--autoscale" && arg !== "--tracing") {
     process.stderr.write(`unknown option ${arg}\n${USAGE}\n`);
     process.exit(2);
   }
 }
 const autoscale = args.includes("--autoscale");
+const tracing = args.includes("--tracing");
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -36,7 +38,7 @@ const DEV_USER = "dev-user";
 const main = async () => {
   const started = Date.now();
   const dataDir = defaultDataDir();
-  const stack = await startStack({ dataDir, ports: "dev", log: (l) => say(`[stack] ${l}`) });
+  const stack = await startStack({ dataDir, ports: "dev", tracing, log: (l) => say(`[stack] ${l}`) });
   const authSecret = devAuthSecret(dataDir);
   const functions: RunningFunction[] = [];
   let autoscaling: Autoscaling | undefined;
@@ -44,7 +46,7 @@ const main = async () => {
   const stopAll = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    say(`\n${signal}: stopping functions, sidecars, ${autoscaling ? "consumer replicas, the control plane, " : ""}scheduler, Kafka…`);
+    say(`\n${signal}: stopping functions, sidecars, ${autoscaling ? "consumer replicas, the control plane, " : ""}scheduler, Kafka${tracing ? ", Zipkin" : ""}…`);
     for (const f of functions.reverse()) await f.stop().catch(() => undefined);
     await autoscaling?.stop().catch(() => undefined);
     await stack.stop();
@@ -86,6 +88,7 @@ const main = async () => {
     ["Dapr scheduler", stack.schedulerAddress],
     ["daprd", stack.daprOrigin],
     ["Cosmos DB (local)", stack.cosmosEndpoint],
+    ...(stack.zipkin ? ([["Zipkin (traces)", `${stack.zipkin.url}/zipkin/`]] satisfies [string, string][]) : []),
     ...(autoscaling
       ? ([
           ["kube-apiserver", `${autoscaling.controlPlane.api.access.server}  (KUBECONFIG=${autoscaling.controlPlane.kubeconfig})`],

@@ -89,6 +89,7 @@ export const startFunction = async (
       COSMOS_KEY: stack.cosmosKey,
       // The stack's Cosmos server is always the local one, with a self-signed certificate.
       COSMOS_ALLOW_SELF_SIGNED: "true",
+      ...(stack.zipkin ? { TRACING_ZIPKIN_URL: stack.zipkin.spansUrl } : {}),
       ...opts.env,
     },
     logFile: join(stack.logDir, `${instance}.log`),

@@ -10,6 +10,7 @@ const execFile = promisify(execFileCb);
 
 /** The versions this project runs and tests against. */
 export const KAFKA_VERSION = "4.3.1";
+export const ZIPKIN_VERSION = "3.5.1";
 export const DAPR_VERSION = "1.18.2";
 const DAPR_SERIES = "1.18.";
 
@@ -71,6 +72,36 @@ export const ensureKafka = async (): Promise<{ classpath: string; java: string }
     say(`Kafka resolved in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
   return { classpath: join(libs, "*"), java };
+};
+
+// ---------------------------------------------------------------- Zipkin
+
+/**
+ * Zipkin's server (the trace store of `npm run dev -- --tracing` and the trace test): its
+ * executable jar, resolved once with Maven into the cache.
+ */
+export const ensureZipkin = async (): Promise<{ jar: string; java: string }> => {
+  const java = requireTool("java", "install JDK 17+ (Zipkin's server runs on it)");
+  const dir = join(cacheRoot(), `zipkin-${ZIPKIN_VERSION}`);
+  const jar = join(dir, `zipkin-server-${ZIPKIN_VERSION}-exec.jar`);
+  if (!existsSync(join(dir, ".complete"))) {
+    const mvn = requireTool("mvn", "install Maven 3.8+ (it resolves Zipkin's server)");
+    say(`resolving Zipkin's server ${ZIPKIN_VERSION} with Maven into ${dir} (first run only)`);
+    const staging = `${dir}.partial`;
+    rmSync(staging, { recursive: true, force: true });
+    mkdirSync(cacheRoot(), { recursive: true });
+    await execFile(
+      mvn,
+      ["-q", "-B", "dependency:copy", `-Dartifact=io.zipkin:zipkin-server:${ZIPKIN_VERSION}:jar:exec`, `-DoutputDirectory=${staging}`],
+      { cwd: cacheRoot(), maxBuffer: 64 * 1024 * 1024 },
+    ).catch((err: { stdout?: string; stderr?: string }) => {
+      throw new Error(`Maven could not resolve Zipkin's server ${ZIPKIN_VERSION}:\n${err.stdout ?? ""}${err.stderr ?? ""}`);
+    });
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(staging, dir);
+    writeFileSync(join(dir, ".complete"), new Date().toISOString());
+  }
+  return { jar, java };
 };
 
 // ---------------------------------------------------------------- Dapr

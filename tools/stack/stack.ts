@@ -6,6 +6,7 @@ import { renderDaprResources, startScheduler, startSidecar, type Sidecar } from 
 import { ensureTopics, startKafka } from "./kafka.ts";
 import { assertPortFree, freePort, reapStale, type ManagedProcess } from "./process.ts";
 import { provision } from "./provision.ts";
+import { startZipkin } from "./zipkin.ts";
 
 /** Fixed ports of `npm run dev`; tests take free ports instead so both can run at once. */
 export const DEV_PORTS = { kafka: 9092, kafkaController: 9093, scheduler: 50006, cosmos: 8081 } as const;
@@ -16,6 +17,15 @@ const PORT_ENV: Record<keyof StackPorts, string> = {
   kafkaController: "KAFKA_CONTROLLER_PORT",
   scheduler: "DAPR_SCHEDULER_PORT",
   cosmos: "COSMOS_PORT",
+};
+
+/** Zipkin's port in `npm run dev -- --tracing` (its usual one), or ZIPKIN_PORT. */
+export const devZipkinPort = (env: NodeJS.ProcessEnv = process.env): number => {
+  const raw = env["ZIPKIN_PORT"];
+  if (raw === undefined || raw === "") return 9411;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`ZIPKIN_PORT=${raw} is not a port number`);
+  return port;
 };
 
 /** The dev ports, each overridable by its environment variable (KAFKA_PORT, …). */
@@ -48,6 +58,8 @@ export interface StackInfo {
   daprOrigin: string;
   resourcesPath: string;
   configFile: string;
+  /** With tracing on: Zipkin's UI and API, and where spans are reported (the sidecars' configuration and the functions' TRACING_ZIPKIN_URL). */
+  zipkin?: { url: string; spansUrl: string };
 }
 
 export interface Stack extends StackInfo {
@@ -59,6 +71,8 @@ export interface StackOptions {
   ports: "dev" | "free";
   /** Start from empty: no topics, offsets, state or logs of earlier runs (tests). */
   fresh?: boolean;
+  /** Traces end to end: a local Zipkin, daprd's tracing on and exporting to it, the functions reporting their spans to it. */
+  tracing?: boolean;
   log?: (line: string) => void;
 }
 
@@ -90,6 +104,7 @@ export const startStack = async (opts: StackOptions): Promise<Stack> => {
     }
     await assertPortFree(ports.scheduler, "Dapr scheduler", "Stop the other Dapr scheduler (dapr uninstall, or its process).");
     await assertPortFree(ports.cosmos, "Cosmos DB server", "Stop the Cosmos DB emulator or whatever listens there.");
+    if (opts.tracing) await assertPortFree(devZipkinPort(), "Zipkin", "Stop the other Zipkin, or set ZIPKIN_PORT.");
   }
 
   const { kafka, dapr } = await provision();
@@ -128,7 +143,13 @@ export const startStack = async (opts: StackOptions): Promise<Stack> => {
       started.push({ name: "cosmos", stop: cosmos.stop });
       return cosmos;
     });
-    const [kafkaBrokers, schedulerAddress, cosmos] = await Promise.all([kafkaStart, schedulerStart, cosmosStart]);
+    const zipkinStart = opts.tracing
+      ? startZipkin({ port: opts.ports === "dev" ? devZipkinPort() : undefined, logFile: join(logDir, "zipkin.log"), pidDir }).then((zipkin) => {
+          started.push({ name: "zipkin", stop: zipkin.stop });
+          return zipkin;
+        })
+      : Promise.resolve(undefined);
+    const [kafkaBrokers, schedulerAddress, cosmos, zipkin] = await Promise.all([kafkaStart, schedulerStart, cosmosStart, zipkinStart]);
     log(`Kafka ${kafkaBrokers}${externalBrokers ? " (KAFKA_BROKERS)" : ""}; scheduler ${schedulerAddress}; Cosmos ${cosmos.endpoint}`);
 
     await ensureTopics(kafkaBrokers, allTopics());
@@ -139,7 +160,7 @@ export const startStack = async (opts: StackOptions): Promise<Stack> => {
       KAFKA_BROKERS: kafkaBrokers,
       STATE_DB: join(stateDir, "state.db"),
       NAME_RESOLUTION_DB: join(stateDir, "name-resolution.db"),
-    });
+    }, { zipkinSpansUrl: zipkin?.spansUrl });
 
     return {
       dataDir: opts.dataDir,
@@ -155,6 +176,7 @@ export const startStack = async (opts: StackOptions): Promise<Stack> => {
       daprOrigin: dapr.origin,
       resourcesPath,
       configFile,
+      ...(zipkin ? { zipkin: { url: zipkin.url, spansUrl: zipkin.spansUrl } } : {}),
       stop,
     };
   } catch (err) {

@@ -6,7 +6,7 @@
  * (Cosmos DB bulk): a delivered batch of events costs one request, not one per event.
  */
 import type { Database } from "@azure/cosmos";
-import { AUDIT_CONTAINER } from "../../shared/catalog/audit.ts";
+import { AUDIT_CONTAINER, AUDIT_ORDER_FIELD, auditOrderOf } from "../../shared/catalog/audit.ts";
 import { BulkItems, openContainer } from "../../shared/cosmos.ts";
 import type { AuditEntry } from "../../shared/catalog/audit.ts";
 
@@ -25,7 +25,7 @@ export class CosmosAuditLog implements AuditLog {
 
   async append(entry: AuditEntry): Promise<boolean> {
     // 409: an entry with this id is in the task's partition already. Other failures throw: the host retries.
-    const { status } = await this.items.create(entry, entry.taskId);
+    const { status } = await this.items.create({ ...entry, [AUDIT_ORDER_FIELD]: auditOrderOf(entry) }, entry.taskId);
     return status !== 409;
   }
 }

@@ -9,7 +9,7 @@ import type { Container, ContainerRequest, Database, ItemDefinition, SqlQuerySpe
 import { z } from "zod";
 import type { CloudEventEnvelope } from "../../shared/catalog/cloudevent.ts";
 import { TaskSnapshot } from "../../shared/catalog/task.ts";
-import { AUDIT_CONTAINER, AuditEntry, historyOrder } from "../../shared/catalog/audit.ts";
+import { AUDIT_CONTAINER, AUDIT_ORDER_FIELD, AuditEntry } from "../../shared/catalog/audit.ts";
 import { BulkItems, cosmosStatusOf, openContainer } from "../../shared/cosmos.ts";
 import type { ListTasksQuery } from "./model.ts";
 
@@ -310,13 +310,13 @@ export class TaskStore {
    * One page of a task's audit trail, oldest first, and the cursor of the
    * next page. Each entry is read with the catalog's AuditEntry schema (which
    * also drops the store's own fields). The events of one write share their
-   * time: `writeSeq` (their order within the write, stamped by the producer)
-   * breaks the tie within the page (historyOrder), here rather than in the
-   * query, where two ORDER BY fields would need a composite index.
+   * time: the query orders by the entry's stored order field (time, then
+   * `writeSeq`, the producer's order within the write, as one sortable text),
+   * so a page boundary never splits a write out of order.
    */
   async historyOf(taskId: string, page: { limit: number; cursor?: string | undefined }): Promise<Page<AuditEntry>> {
-    const spec = { query: "SELECT * FROM c WHERE c.taskId = @taskId ORDER BY c.time", parameters: [{ name: "@taskId", value: taskId }] };
+    const spec = { query: `SELECT * FROM c WHERE c.taskId = @taskId ORDER BY c.${AUDIT_ORDER_FIELD}`, parameters: [{ name: "@taskId", value: taskId }] };
     const { items, next } = await pageOf<ItemDefinition>(this.audit, spec, taskId, page.limit, page.cursor);
-    return { items: items.map((item) => AuditEntry.parse(item)).sort(historyOrder), ...(next ? { next } : {}) };
+    return { items: items.map((item) => AuditEntry.parse(item)), ...(next ? { next } : {}) };
   }
 }

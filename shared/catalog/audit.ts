@@ -30,7 +30,7 @@ export const AuditEntry = z.object({
   time: Instant,
   /**
    * The event's place among the events of its write (the envelope's `writeseq`): the events of
-   * one write share `time`, so a trail is in order by `time`, then `writeSeq` (historyOrder).
+   * one write share `time`, so a trail is in order by `time`, then `writeSeq` (auditOrderOf).
    * An entry recorded before the attribute existed reads as 0, like an event without it.
    */
   writeSeq: z.number().int().min(0).default(0),
@@ -43,6 +43,10 @@ export const AuditEntry = z.object({
 export type AuditEntry = z.infer<typeof AuditEntry>;
 
 
-/** The order of a task's trail: by time, then by place within the write (the producer's emit order). */
-export const historyOrder = (a: Pick<AuditEntry, "time" | "writeSeq">, b: Pick<AuditEntry, "time" | "writeSeq">): number =>
-  a.time < b.time ? -1 : a.time > b.time ? 1 : a.writeSeq - b.writeSeq;
+/**
+ * The one field a trail is queried in order by: the time, then the place within the write, as
+ * sortable text. Stored with each entry (not part of the entry read back), so a page boundary
+ * never splits a write out of order, and a single-field ORDER BY needs no composite index.
+ */
+export const AUDIT_ORDER_FIELD = "trailOrder";
+export const auditOrderOf = (entry: Pick<AuditEntry, "time" | "writeSeq">): string => `${entry.time}#${String(entry.writeSeq).padStart(6, "0")}`;

@@ -175,6 +175,15 @@ describe("audit trail", () => {
       [TaskCompleted.type, 1],
       [TaskProgressChanged.type, 2],
     ]);
+    // A page at a time (one entry each), the write stays in order across page boundaries.
+    const paged: [string, number][] = [];
+    let cursor: string | undefined;
+    do {
+      const page = (await call(user, "GET", `/tasks/${id}/history?limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`)).body!;
+      paged.push(...(page["entries"] as unknown[]).map((e) => AuditEntry.parse(e)).map((e): [string, number] => [e.type, e.writeSeq]));
+      cursor = page["next"] as string | undefined;
+    } while (cursor);
+    expect(paged).toEqual(history.map((e) => [e.type, e.writeSeq]));
   });
 
   it("keeps one entry when the same CloudEvent is published twice", async () => {

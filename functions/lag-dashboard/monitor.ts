@@ -10,7 +10,7 @@ import { deadLetterTopicOf } from "../../shared/catalog/names.ts";
 import type { Logger } from "../../shared/logger.ts";
 import type { ClusterReader, ClusterView } from "./cluster.ts";
 import { parseScaledObject, partitionLag, scalingOf, type ScalerSpec, type ScalingView } from "./keda-model.ts";
-import type { OffsetReader } from "./offsets.ts";
+import type { KafkaReader } from "../../shared/kafka.ts";
 
 export interface PartitionView {
   topic: string;
@@ -116,7 +116,7 @@ export class LagMonitor {
    * the cluster also gives each consumer KEDA's own figures.
    */
   constructor(
-    private readonly reader: OffsetReader,
+    private readonly reader: KafkaReader,
     public scalers: ScalerSpec[],
     private readonly log: Logger,
     private readonly options = { everyMs: 2_000, keepMs: 10 * 60_000, newestPerConsumer: 10 },

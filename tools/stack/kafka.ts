@@ -3,8 +3,8 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { Kafka, logLevel, type Admin } from "kafkajs";
 import type { TopicSpec } from "../../shared/catalog/names.ts";
+import { kafkaAdmin, KafkaReader, plainKafkaAccess, type KafkaAccess } from "../../shared/kafka.ts";
 import { repoRoot } from "./paths.ts";
 import { startProcess, waitUntil, type ManagedProcess } from "./process.ts";
 
@@ -78,24 +78,13 @@ export const startKafka = async (opts: KafkaOptions): Promise<{ brokers: string;
   return { brokers, process };
 };
 
-const admin = (brokers: string): Admin =>
-  new Kafka({
-    clientId: "local-stack-admin",
-    brokers: brokers.split(","),
-    logLevel: logLevel.NOTHING,
-    retry: { retries: 2 },
-    connectionTimeout: 3_000,
-  }).admin();
-
-/** True once the broker answers metadata requests. */
-export const kafkaReady = async (brokers: string): Promise<boolean> => {
-  const a = admin(brokers);
+/** True once the broker answers metadata requests (`access`: its SASL/TLS settings, if any). */
+export const kafkaReady = async (brokers: string, access: KafkaAccess = plainKafkaAccess(brokers)): Promise<boolean> => {
+  const reader = new KafkaReader(access, "local-stack-admin");
   try {
-    await a.connect();
-    const cluster = await a.describeCluster();
-    return cluster.brokers.length > 0;
+    return await reader.reachable();
   } finally {
-    await a.disconnect().catch(() => undefined);
+    await reader.close();
   }
 };
 
@@ -103,8 +92,8 @@ export const kafkaReady = async (brokers: string): Promise<boolean> => {
  * Creates each topic that does not exist yet. An existing topic with fewer
  * partitions than asked for is an error (keys would map differently after growth).
  */
-export const ensureTopics = async (brokers: string, topics: TopicSpec[]): Promise<void> => {
-  const a = admin(brokers);
+export const ensureTopics = async (brokers: string, topics: TopicSpec[], access: KafkaAccess = plainKafkaAccess(brokers)): Promise<void> => {
+  const a = kafkaAdmin(access, "local-stack-admin", { retries: 2 });
   await a.connect();
   try {
     const existing = new Set(await a.listTopics());

@@ -67,6 +67,17 @@ export const KafkaAccessConfig = z
   });
 export type KafkaAccessConfig = z.output<typeof KafkaAccessConfig>;
 
+/**
+ * How Dapr's Kafka component (components-contrib 1.18, common/component/kafka/auth.go) spells each
+ * mechanism in its `saslMechanism` metadata: "SHA-256" and "SHA-512" select SCRAM; anything else,
+ * "SCRAM-SHA-256" included, silently falls back to PLAIN.
+ */
+export const DAPR_SASL_MECHANISM: Readonly<Record<KafkaSaslMechanism, string>> = {
+  plain: "PLAIN",
+  "scram-sha-256": "SHA-256",
+  "scram-sha-512": "SHA-512",
+};
+
 /** What the Kafka client is given: brokers, TLS on or off, SASL credentials if any. */
 export interface KafkaAccess {
   brokers: string[];

@@ -10,11 +10,10 @@ import { randomUUID } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { Kafka, logLevel } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
 import { defineEvent, envelope, type CloudEventEnvelope } from "../../shared/catalog/cloudevent.ts";
-import { DEAD_LETTER_TYPE } from "../../shared/catalog/dead-letter.ts";
+import { DEAD_LETTER_TYPE, FORWARDED_REASON } from "../../shared/catalog/dead-letter.ts";
 import { deadLetterTopicOf, PUBSUB, Service } from "../../shared/catalog/names.ts";
 import { defineConsumer, defineFunction } from "../../shared/host/define.ts";
 import { permanent } from "../../shared/host/errors.ts";
@@ -22,8 +21,9 @@ import { createDaprClient } from "../../shared/host/publisher.ts";
 import { runWithSidecar, type FunctionUnderTest } from "../../shared/testing/function-under-test.ts";
 import { endOffsetTotal, readTopicUntil } from "../../shared/testing/kafka.ts";
 import { listDeadLetters, replay } from "../../tools/dead-letter/dead-letters.ts";
-import { FORWARDED_REASON } from "../../tools/dead-letter/records.ts";
 import { connectToRunningStack } from "../../tools/dead-letter/stack.ts";
+import { localStackTarget } from "../../tools/dead-letter/target.ts";
+import { KafkaReader, plainKafkaAccess } from "../../shared/kafka.ts";
 import { ensureTopics } from "../../tools/stack/kafka.ts";
 import { repoRoot } from "../../tools/stack/paths.ts";
 import type { StackInfo } from "../../tools/stack/stack.ts";
@@ -113,7 +113,7 @@ describe("the dead-letter tool", () => {
   });
 
   it("lists a consumer's dead-lettered events with their reasons, both shapes", async () => {
-    const [result] = await listDeadLetters(connected, { consumers: [consumerName] });
+    const [result] = await listDeadLetters(localStackTarget(connected), { consumers: [consumerName] });
     expect(result).toMatchObject({ consumer: consumerName, deadLetterTopic });
     expect(result!.entries).toHaveLength(2);
     expect(result!.entries.find((e) => e.eventId === rejected.id)).toMatchObject({
@@ -139,7 +139,7 @@ describe("the dead-letter tool", () => {
     fixed = true;
     const before = await endOffsetTotal(stack.kafkaBrokers, deadLetterTopic);
 
-    const result = await replay(stack, { consumer: consumerName, ids: [rejected.id, forwarded.id] });
+    const result = await replay(localStackTarget(connected), { consumer: consumerName, ids: [rejected.id, forwarded.id] });
     expect(result.replayed).toEqual([
       { eventId: rejected.id, type: Noted.type, subject: "task-dlq-1", topic },
       { eventId: forwarded.id, type: Noted.type, subject: "task-dlq-2", topic },
@@ -159,14 +159,9 @@ describe("the dead-letter tool", () => {
   });
 
   it("leaves no consumer group or sidecar log of its runs behind", async () => {
-    const admin = new Kafka({ clientId: "test-groups", brokers: stack.kafkaBrokers.split(","), logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    try {
-      const { groups } = await admin.listGroups();
-      expect(groups.map((g) => g.groupId).filter((g) => g.startsWith("dead-letter-tool-"))).toEqual([]);
-    } finally {
-      await admin.disconnect();
-    }
+    const kafka = new KafkaReader(plainKafkaAccess(stack.kafkaBrokers), "test-groups");
+    const groups = await kafka.groupIds().finally(() => kafka.close());
+    expect(groups.filter((g) => g.startsWith("dead-letter-tool-"))).toEqual([]);
     expect(readdirSync(stack.logDir).filter((f) => f.startsWith("daprd-dead-letter-tool-"))).toEqual([]);
   });
 

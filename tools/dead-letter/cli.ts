@@ -2,26 +2,35 @@
  * `npm run dlq -- list [--consumer <service>]... [--json]`
  * `npm run dlq -- replay --consumer <service> (--id <eventId>... | --all) [--json]`
  *
- * Against the stack `npm run dev` runs (STACK_DATA_DIR, default .data/).
- * Results go to stdout, progress to stderr.
+ * Against a cluster's Kafka (KAFKA_BROKERS, KAFKA_SASL_*, KAFKA_TLS), from a pod
+ * with its sidecar (DLQ_SIDECAR=pod), or the stack `npm run dev` runs
+ * (STACK_DATA_DIR, default .data/): target.ts. Results go to stdout, progress to stderr.
  */
 import { DEAD_LETTER_OWNERS } from "../../shared/catalog/names.ts";
 import { defaultDataDir } from "../stack/paths.ts";
 import { parseCommand, usage, UsageError, type Command } from "./args.ts";
 import { listDeadLetters, replay } from "./dead-letters.ts";
 import { formatList, formatReplay } from "./records.ts";
-import { connectToRunningStack } from "./stack.ts";
+import { targetFromEnv, type Target } from "./target.ts";
 
 const say = (line: string) => process.stderr.write(`[dlq] ${line}\n`);
 
 const run = async (command: Command): Promise<string> => {
   if (command.command === "help") return `${usage(DEAD_LETTER_OWNERS)}\n`;
-  const stack = await connectToRunningStack(defaultDataDir());
+  const target = await targetFromEnv(defaultDataDir());
+  try {
+    return await runOn(target, command);
+  } finally {
+    if (target.kind === "own") target.cleanUp();
+  }
+};
+
+const runOn = async (target: Target, command: Exclude<Command, { command: "help" }>): Promise<string> => {
   if (command.command === "list") {
-    const results = await listDeadLetters(stack, { consumers: command.consumers, log: say });
+    const results = await listDeadLetters(target, { consumers: command.consumers, log: say });
     return command.json ? `${JSON.stringify(results, null, 2)}\n` : formatList(results);
   }
-  const result = await replay(stack, { consumer: command.consumer, ids: command.ids, log: say });
+  const result = await replay(target, { consumer: command.consumer, ids: command.ids, log: say });
   return command.json ? `${JSON.stringify(result, null, 2)}\n` : formatReplay(result);
 };
 

@@ -1,23 +1,24 @@
 /**
  * The dead-letter tool: lists what each consumer dead-lettered, with the
  * reasons, and replays chosen events to their original topics. Both read the
- * dead-letter topics through a sidecar of the tool's own (session.ts); a replay
- * publishes through that sidecar with the project's publisher, and never writes
- * to the dead-letter topic: it stays the log of what happened.
+ * dead-letter topics through Dapr (session.ts), against the target the
+ * environment names (target.ts); a replay publishes through that sidecar with
+ * the project's publisher, and never writes to the dead-letter topic: it stays
+ * the log of what happened.
  */
 import { deadLetterTopicOf } from "../../shared/catalog/names.ts";
-import type { StackInfo } from "../stack/stack.ts";
 import { selectForReplay, type ConsumerDeadLetters, type ReplayResult } from "./records.ts";
 import { withDeadLetters, type SessionOptions } from "./session.ts";
+import type { Target } from "./target.ts";
 
 export interface ListOptions extends SessionOptions {
   /** Consumers (service names) whose dead-letter topics to read. */
   consumers: readonly string[];
 }
 
-export const listDeadLetters = async (stack: StackInfo, opts: ListOptions): Promise<ConsumerDeadLetters[]> => {
+export const listDeadLetters = async (target: Target, opts: ListOptions): Promise<ConsumerDeadLetters[]> => {
   const topics = opts.consumers.map(deadLetterTopicOf);
-  return withDeadLetters(stack, topics, opts, async ({ entries }) =>
+  return withDeadLetters(target, topics, opts, async ({ entries }) =>
     opts.consumers.map((consumer) => {
       const deadLetterTopic = deadLetterTopicOf(consumer);
       return { consumer, deadLetterTopic, entries: entries.get(deadLetterTopic) ?? [] };
@@ -37,9 +38,9 @@ export interface ReplayOptions extends SessionOptions {
  * the event again, not only the one that dead-lettered it. An id that is not on
  * the dead-letter topic, or cannot be replayed, fails before anything is published.
  */
-export const replay = async (stack: StackInfo, opts: ReplayOptions): Promise<ReplayResult> => {
+export const replay = async (target: Target, opts: ReplayOptions): Promise<ReplayResult> => {
   const deadLetterTopic = deadLetterTopicOf(opts.consumer);
-  return withDeadLetters(stack, [deadLetterTopic], opts, async ({ entries, publisher }) => {
+  return withDeadLetters(target, [deadLetterTopic], opts, async ({ entries, publisher }) => {
     const selection = selectForReplay(entries.get(deadLetterTopic) ?? [], opts.ids);
     const replayed: ReplayResult["replayed"] = [];
     for (const item of selection.replay) {

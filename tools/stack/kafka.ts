@@ -19,7 +19,31 @@ export interface KafkaOptions {
   pidDir: string;
   port: number;
   controllerPort: number;
+  /**
+   * A second client listener that requires SASL (SASL_PLAINTEXT on `sasl.port`), with one user:
+   * for showing clients against a broker that authenticates, as managed clusters do. The
+   * PLAINTEXT listener stays for the broker itself. SCRAM credentials are written when the
+   * storage is formatted, so they need a fresh `dir`.
+   */
+  sasl?: KafkaSaslListener;
 }
+
+export interface KafkaSaslListener {
+  port: number;
+  mechanism: "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512";
+  username: string;
+  password: string;
+}
+
+/** The server.properties lines of the SASL listener (its JAAS entry holds the PLAIN user; SCRAM users live in the metadata log). */
+const saslProperties = (sasl: KafkaSaslListener): string[] => {
+  const prefix = `listener.name.sasl_plaintext.${sasl.mechanism.toLowerCase()}.sasl.jaas.config`;
+  const jaas =
+    sasl.mechanism === "PLAIN"
+      ? `org.apache.kafka.common.security.plain.PlainLoginModule required user_${sasl.username}="${sasl.password}";`
+      : "org.apache.kafka.common.security.scram.ScramLoginModule required;";
+  return [`sasl.enabled.mechanisms=${sasl.mechanism}`, `${prefix}=${jaas}`];
+};
 
 /** A random cluster id in Kafka's format (base64url of 16 bytes, not starting with '-'). */
 const clusterId = (): string => {
@@ -30,7 +54,7 @@ const clusterId = (): string => {
 };
 
 /** A single-node KRaft broker+controller on loopback, as a child process. */
-export const startKafka = async (opts: KafkaOptions): Promise<{ brokers: string; process: ManagedProcess }> => {
+export const startKafka = async (opts: KafkaOptions): Promise<{ brokers: string; saslBrokers?: string; process: ManagedProcess }> => {
   const logDirs = join(opts.dir, "data");
   const properties = join(opts.dir, "server.properties");
   mkdirSync(opts.dir, { recursive: true });
@@ -40,10 +64,12 @@ export const startKafka = async (opts: KafkaOptions): Promise<{ brokers: string;
       "process.roles=broker,controller",
       "node.id=1",
       `controller.quorum.bootstrap.servers=127.0.0.1:${opts.controllerPort}`,
-      `listeners=PLAINTEXT://127.0.0.1:${opts.port},CONTROLLER://127.0.0.1:${opts.controllerPort}`,
-      `advertised.listeners=PLAINTEXT://127.0.0.1:${opts.port}`,
+      `listeners=PLAINTEXT://127.0.0.1:${opts.port},CONTROLLER://127.0.0.1:${opts.controllerPort}${opts.sasl ? `,SASL_PLAINTEXT://127.0.0.1:${opts.sasl.port}` : ""}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${opts.port}${opts.sasl ? `,SASL_PLAINTEXT://127.0.0.1:${opts.sasl.port}` : ""}`,
       "controller.listener.names=CONTROLLER",
-      "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+      "inter.broker.listener.name=PLAINTEXT",
+      "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+      ...(opts.sasl ? saslProperties(opts.sasl) : []),
       `log.dirs=${logDirs}`,
       // Topics are created explicitly with their partition counts; a typo must not create one.
       "auto.create.topics.enable=false",
@@ -60,7 +86,8 @@ export const startKafka = async (opts: KafkaOptions): Promise<{ brokers: string;
   );
   const jvm = [`-Dlog4j2.configurationFile=${join(repoRoot, "tools/kafka-runtime/log4j2.properties")}`, "-cp", opts.classpath];
   if (!existsSync(join(logDirs, "meta.properties"))) {
-    await execFile(opts.java, [...jvm, "kafka.tools.StorageTool", "format", "-t", clusterId(), "-c", properties, "--standalone"]).catch(
+    const scram = opts.sasl && opts.sasl.mechanism !== "PLAIN" ? ["--add-scram", `${opts.sasl.mechanism}=[name=${opts.sasl.username},password=${opts.sasl.password}]`] : [];
+    await execFile(opts.java, [...jvm, "kafka.tools.StorageTool", "format", "-t", clusterId(), "-c", properties, "--standalone", ...scram]).catch(
       (err: { stdout?: string; stderr?: string }) => {
         throw new Error(`formatting Kafka storage in ${logDirs} failed:\n${err.stdout ?? ""}${err.stderr ?? ""}`);
       },
@@ -75,7 +102,7 @@ export const startKafka = async (opts: KafkaOptions): Promise<{ brokers: string;
   });
   const brokers = `127.0.0.1:${opts.port}`;
   await waitUntil(`Kafka on ${brokers}`, () => kafkaReady(brokers), { process, timeoutMs: 90_000, intervalMs: 500 });
-  return { brokers, process };
+  return { brokers, ...(opts.sasl ? { saslBrokers: `127.0.0.1:${opts.sasl.port}` } : {}), process };
 };
 
 /** True once the broker answers metadata requests (`access`: its SASL/TLS settings, if any). */

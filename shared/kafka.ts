@@ -78,6 +78,13 @@ export const DAPR_SASL_MECHANISM: Readonly<Record<KafkaSaslMechanism, string>> =
   "scram-sha-512": "SHA-512",
 };
 
+/** How KEDA's Kafka scaler spells each mechanism (its TriggerAuthentication's `sasl`, the ConfigMap kafka-auth). */
+export const KEDA_SASL_MECHANISM: Readonly<Record<KafkaSaslMechanism, string>> = {
+  plain: "plaintext",
+  "scram-sha-256": "scram_sha256",
+  "scram-sha-512": "scram_sha512",
+};
+
 /** What the Kafka client is given: brokers, TLS on or off, SASL credentials if any. */
 export interface KafkaAccess {
   brokers: string[];

@@ -64,6 +64,14 @@ export const CONSUMERS = [
 export const DEAD_LETTER_OWNERS: readonly ServiceName[] = [Service.TaskApi, ...CONSUMERS, Service.LagDashboard];
 
 /**
+ * The app-id of the dead-letter tool (`npm run dlq`) where it runs in a cluster, as a Job with a
+ * Dapr sidecar (deploy/components/dead-letter-tool): its consumer group while it reads, the app the
+ * pub/sub component lets read every dead-letter topic and replay to the topics events come from.
+ * Not a function: it runs when an operator asks, and is not in Service.
+ */
+export const DEAD_LETTER_TOOL = "dead-letter-tool";
+
+/**
  * A consumer's dead-letter topic: one per consumer, for every topic it reads,
  * so an operator sees per consumer what it could not process.
  */

@@ -14,7 +14,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
 import { defineEvent, envelope, type CloudEventEnvelope } from "../../shared/catalog/cloudevent.ts";
 import { DEAD_LETTER_TYPE, FORWARDED_REASON } from "../../shared/catalog/dead-letter.ts";
-import { deadLetterTopicOf, PUBSUB, Service } from "../../shared/catalog/names.ts";
+import { DEAD_LETTER_TOOL, deadLetterTopicOf, PUBSUB, Service } from "../../shared/catalog/names.ts";
+import { newToken } from "../../tools/stack/functions.ts";
+import { freePort } from "../../tools/stack/process.ts";
+import { sidecarFor } from "../../tools/stack/stack.ts";
 import { defineConsumer, defineFunction } from "../../shared/host/define.ts";
 import { permanent } from "../../shared/host/errors.ts";
 import { createDaprClient } from "../../shared/host/publisher.ts";
@@ -163,6 +166,49 @@ describe("the dead-letter tool", () => {
     const groups = await kafka.groupIds().finally(() => kafka.close());
     expect(groups.filter((g) => g.startsWith("dead-letter-tool-"))).toEqual([]);
     expect(readdirSync(stack.logDir).filter((f) => f.startsWith("daprd-dead-letter-tool-"))).toEqual([]);
+  });
+
+  it("runs in a pod beside its injected sidecar (DLQ_SIDECAR=pod, as the Job does): reads through it, then shuts it down", async () => {
+    const stray = noted("pod", "task-dlq-pod");
+    const { error } = await createDaprClient(consumerApp.sidecarAddress).pubsub.publish(
+      PUBSUB,
+      deadLetterTopicOf(Service.AuditService),
+      { ...stray, topic, pubsubname: PUBSUB },
+      { contentType: "application/json", metadata: { rawPayload: "true", partitionKey: stray.subject! } },
+    );
+    if (error) throw error instanceof Error ? error : new Error(String(error));
+    const [appPort, daprPort] = [await freePort(), await freePort()];
+    const appApiToken = newToken();
+    const daprApiToken = newToken();
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env["PATH"] ?? "",
+      HOME: process.env["HOME"] ?? "",
+      DLQ_SIDECAR: "pod",
+      APP_ID: DEAD_LETTER_TOOL,
+      APP_HOST: "127.0.0.1",
+      APP_PORT: String(appPort),
+      APP_API_TOKEN: appApiToken,
+      DAPR_HTTP_PORT: String(daprPort),
+      DAPR_API_TOKEN: daprApiToken,
+      KAFKA_BROKERS: stack.kafkaBrokers,
+    };
+    const tool = execFile(
+      process.execPath,
+      ["--import", "tsx", join(repoRoot, "tools/dead-letter/cli.ts"), "list", "--consumer", Service.AuditService, "--json"],
+      { cwd: repoRoot, env, timeout: 90_000 },
+    );
+    // The pod's sidecar: started beside the tool, as the injector does; it reaches the app once the tool listens.
+    const sidecar = await sidecarFor(stack, DEAD_LETTER_TOOL, appPort, { httpPort: daprPort, appApiToken, daprApiToken });
+    try {
+      const { stdout } = await tool;
+      const [listed] = JSON.parse(stdout) as { entries: { eventId: string; kind: string }[] }[];
+      expect(listed?.entries).toEqual(expect.arrayContaining([expect.objectContaining({ eventId: stray.id, kind: "forwarded-by-dapr" })]));
+      await waitFor("the sidecar to shut down", () => (sidecar.process.hasExited() ? true : undefined), 20_000);
+      const kafka = new KafkaReader(plainKafkaAccess(stack.kafkaBrokers), "test-groups");
+      expect(await kafka.groupIds().finally(() => kafka.close())).not.toContain(DEAD_LETTER_TOOL);
+    } finally {
+      await sidecar.stop();
+    }
   });
 
   it("runs as npm run dlq against the stack in STACK_DATA_DIR", async () => {

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { COMPONENTS_USED, PUBSUB, Service, STATE_STORE, TASK_API_CALLERS, type ServiceName } from "../../shared/catalog/names.ts";
+import { COMPONENTS_USED, DEAD_LETTER_TOOL, PUBSUB, Service, STATE_STORE, TASK_API_CALLERS, type ServiceName } from "../../shared/catalog/names.ts";
 import { repoRoot } from "../stack/paths.ts";
 import { checkDaprResources } from "./checks/dapr.ts";
 import { exportedMetrics } from "./checks/exporters.ts";
@@ -50,7 +50,8 @@ export const loadCheckContext = async (): Promise<CheckContext> => {
   return {
     deployed: DEPLOYED_FUNCTIONS,
     componentUsers: {
-      [PUBSUB]: DEPLOYED_FUNCTIONS.filter((service) => COMPONENTS_USED[service].includes(PUBSUB)),
+      // The dead-letter tool's Job (deploy/components/dead-letter-tool) reads and replays through it too.
+      [PUBSUB]: [...DEPLOYED_FUNCTIONS.filter((service) => COMPONENTS_USED[service].includes(PUBSUB)), DEAD_LETTER_TOOL],
       [STATE_STORE]: DEPLOYED_FUNCTIONS.filter((service) => COMPONENTS_USED[service].includes(STATE_STORE)),
     },
     localRetries: local?.spec?.policies?.retries ?? {},

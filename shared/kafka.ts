@@ -167,8 +167,9 @@ export interface GroupSnapshot {
 /**
  * Offsets from Kafka through an admin client: log-start and log-end offsets per partition,
  * committed offsets and members per consumer group, topic names. It connects on first use.
- * The one write it makes is removing a consumer group that has no members (the dead-letter tool's
- * own, after a run).
+ * Its only writes are to consumer groups that have no members: removing the dead-letter tool's
+ * own after a run, and moving the bookmark of what operators acknowledged (DEAD_LETTERS_ACKNOWLEDGED).
+ * It never produces or consumes a record.
  */
 export class KafkaReader {
   private readonly admin: Admin;
@@ -267,6 +268,29 @@ export class KafkaReader {
         return { group, members: info?.members.length ?? 0, state: info?.state ?? "Unknown", topics: byTopic };
       }),
     );
+  }
+
+  /**
+   * Sets a group's committed offsets on `topic` (the group must have no members): the dead-letter
+   * tool's acknowledgement bookmark. Offsets only move forward: a partition already past its
+   * given offset keeps its own.
+   */
+  async commitOffsets(group: string, topic: string, offsets: ReadonlyMap<number, number>): Promise<void> {
+    const admin = await this.ready();
+    const current = (await this.committed(group, [topic])).get(topic) ?? new Map<number, number>();
+    const partitions = [...offsets]
+      .filter(([partition, offset]) => offset > (current.get(partition) ?? -1))
+      .map(([partition, offset]) => ({ partition, offset: String(offset) }));
+    if (partitions.length > 0) await admin.setOffsets({ groupId: group, topic, partitions });
+  }
+
+  /**
+   * Records of `topic` beyond `group`'s committed offsets (from the oldest retained record where
+   * it has none): what that group has not got to.
+   */
+  async pending(group: string, topic: string): Promise<number> {
+    const [snapshot] = await this.groups([{ group, topics: [topic] }]);
+    return (snapshot?.topics.get(topic) ?? []).reduce((sum, p) => sum + (p.logEnd - Math.max(p.logStart, p.committed ?? 0)), 0);
   }
 
   /**

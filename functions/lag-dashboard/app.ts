@@ -88,8 +88,18 @@ const registerGauges = (monitor: LagMonitor, registry: Registry) => {
     },
   });
   new Gauge({
+    name: "taskapp_deadletter_depth",
+    help: "Records on a service's dead-letter topic that operators have not acknowledged (npm run dlq -- ack, or replay --all).",
+    labelNames: ["service"],
+    registers,
+    collect() {
+      this.reset();
+      for (const d of monitor.latest?.deadLetters ?? []) this.set({ service: d.service }, d.depth);
+    },
+  });
+  new Gauge({
     name: "taskapp_deadletter_records",
-    help: "Records in a consumer's dead-letter topic (log-end offsets).",
+    help: "Records a consumer's dead-letter topic holds (log-end minus log-start offsets).",
     labelNames: ["consumer"],
     registers,
     collect() {

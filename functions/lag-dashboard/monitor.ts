@@ -6,11 +6,11 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DeadLetterEntry, EntryKind } from "../../shared/catalog/dead-letter.ts";
-import { deadLetterTopicOf } from "../../shared/catalog/names.ts";
+import { DEAD_LETTER_OWNERS, DEAD_LETTERS_ACKNOWLEDGED, deadLetterTopicOf } from "../../shared/catalog/names.ts";
 import type { Logger } from "../../shared/logger.ts";
 import type { ClusterReader, ClusterView } from "./cluster.ts";
 import { parseScaledObject, partitionLag, scalingOf, type ScalerSpec, type ScalingView } from "./keda-model.ts";
-import type { KafkaReader, PartitionBounds } from "../../shared/kafka.ts";
+import type { KafkaReader } from "../../shared/kafka.ts";
 
 export interface PartitionView {
   topic: string;
@@ -43,6 +43,8 @@ export interface ConsumerView {
     topic: string;
     /** Records the dead-letter topic holds (log-end minus log-start offsets). */
     depth: number;
+    /** Records not yet acknowledged (`npm run dlq -- ack`, or `replay --all`). */
+    pending: number;
     /** Records received since the dashboard started, per kind (the host's and those Dapr forwarded). */
     received: Partial<Record<EntryKind, number>>;
     newest: DeadLetterSummary[];
@@ -65,9 +67,22 @@ export interface DeadLetterSummary {
   at: string;
 }
 
+/** A dead-letter topic: what it holds and what operators have not acknowledged yet (DEAD_LETTERS_ACKNOWLEDGED). */
+export interface DeadLetterDepth {
+  /** The service whose dead-letter topic it is. */
+  service: string;
+  topic: string;
+  /** Records the topic holds (log-end minus log-start offsets). */
+  retained: number;
+  /** Records beyond the acknowledged offsets: what the alert counts. */
+  depth: number;
+}
+
 export interface Snapshot {
   at: string;
   consumers: ConsumerView[];
+  /** Every dead-letter topic (task-api's and lag-dashboard's too); empty when Kafka did not answer. */
+  deadLetters: DeadLetterDepth[];
 }
 
 export interface Sample {
@@ -176,10 +191,25 @@ export class LagMonitor {
       group: s.triggers[0]?.consumerGroup ?? s.target,
       topics: [...new Set(s.triggers.map((t) => t.topic))],
     }));
-    const [snapshots, dltBounds] = await Promise.all([
+    const [snapshots, acknowledged] = await Promise.all([
       this.reader.groups(groups.map(({ group, topics }) => ({ group, topics }))),
-      this.reader.bounds(groups.map((g) => deadLetterTopicOf(g.service))).catch(() => new Map<string, Map<number, PartitionBounds>>()),
+      this.reader
+        .groups([{ group: DEAD_LETTERS_ACKNOWLEDGED, topics: DEAD_LETTER_OWNERS.map(deadLetterTopicOf) }])
+        .then(([snapshot]) => snapshot)
+        .catch(() => undefined),
     ]);
+    const deadLetters: DeadLetterDepth[] = acknowledged
+      ? DEAD_LETTER_OWNERS.map((service) => {
+          const topic = deadLetterTopicOf(service);
+          const partitions = acknowledged.topics.get(topic) ?? [];
+          return {
+            service,
+            topic,
+            retained: partitions.reduce((sum, p) => sum + (p.logEnd - p.logStart), 0),
+            depth: partitions.reduce((sum, p) => sum + (p.logEnd - Math.max(p.logStart, p.committed ?? 0)), 0),
+          };
+        })
+      : [];
     const consumers = this.scalers.map((scaler, i): ConsumerView => {
       const { service, group } = groups[i]!;
       const snap = snapshots[i]!;
@@ -218,7 +248,8 @@ export class LagMonitor {
         },
         deadLetters: {
           topic: dlt,
-          depth: [...(dltBounds.get(dlt)?.values() ?? [])].reduce((sum, b) => sum + (b.end - b.start), 0),
+          depth: deadLetters.find((d) => d.topic === dlt)?.retained ?? 0,
+          pending: deadLetters.find((d) => d.topic === dlt)?.depth ?? 0,
           received: this.received.get(service) ?? {},
           newest: this.newest.get(service) ?? [],
         },
@@ -238,7 +269,7 @@ export class LagMonitor {
         },
       };
     });
-    this.latest = { at: new Date(now).toISOString(), consumers };
+    this.latest = { at: new Date(now).toISOString(), consumers, deadLetters };
     this.history.push({
       at: now,
       lag: Object.fromEntries(consumers.map((c) => [c.service, c.totalLag])),

@@ -82,7 +82,7 @@ function render(data) {
       + "<table><tr><th>trigger topic</th><th>lag</th><th>threshold</th><th>activation</th><th>reset</th><th>wants</th></tr>" + triggers + "</table>"
       + clusterBlock(c)
       + "<table style='margin-top:8px'><tr><th>partition</th><th>committed</th><th>log end</th><th>lag</th></tr>" + rows + "</table>"
-      + "<h2 style='margin-top:10px'>Dead letters: <span data-role='dlq-depth'>" + c.deadLetters.depth + "</span> in " + esc(c.deadLetters.topic) + "</h2><table>" + reasons + "</table></div>";
+      + "<h2 style='margin-top:10px'>Dead letters: <span data-role='dlq-pending'>" + c.deadLetters.pending + "</span> not acknowledged, <span data-role='dlq-depth'>" + c.deadLetters.depth + "</span> in " + esc(c.deadLetters.topic) + "</h2><table>" + reasons + "</table></div>";
   }).join("");
 }
 async function poll() {

@@ -72,6 +72,13 @@ export const DEAD_LETTER_OWNERS: readonly ServiceName[] = [Service.TaskApi, ...C
 export const DEAD_LETTER_TOOL = "dead-letter-tool";
 
 /**
+ * The consumer group that marks how far operators have dealt with each dead-letter topic: it never
+ * has members; `npm run dlq -- ack` (and `replay --all`) set its offsets to the ends they read.
+ * Dead-letter depth (lag-dashboard's taskapp_deadletter_depth, and its alert) is what lies beyond.
+ */
+export const DEAD_LETTERS_ACKNOWLEDGED = `${DEAD_LETTER_TOOL}.acknowledged`;
+
+/**
  * A consumer's dead-letter topic: one per consumer, for every topic it reads,
  * so an operator sees per consumer what it could not process.
  */

@@ -236,8 +236,10 @@ describe("output", () => {
       deadLetterTopic: "audit-service.dlq",
       replayed: [{ eventId: "e1", type: "task.created.v1", subject: "task-e1", topic: Topic.TaskEvents }],
       skipped: [{ eventId: null, reason: "the original topic is unknown" }],
+      acknowledged: false,
     });
     expect(out).toContain("replayed 1 event to their original topics (audit-service.dlq is unchanged)");
+    expect(out).not.toContain("acknowledged");
     expect(out).toMatch(/e1 +task\.created\.v1 +task-e1 +-> task-events/);
     expect(out).toContain("-: the original topic is unknown");
   });
@@ -263,6 +265,14 @@ describe("arguments", () => {
     expect(parseCommand(["replay", "--consumer", Service.AuditService, "--all"], CONSUMERS)).toMatchObject({ ids: "all" });
   });
 
+  it("acknowledges the consumers named, never all by default", () => {
+    expect(parseCommand(["ack", "--consumer", Service.AuditService, "--consumer", Service.AuditService], CONSUMERS)).toEqual({
+      command: "ack",
+      consumers: [Service.AuditService],
+      json: false,
+    });
+  });
+
   it("shows help without a command, with help, or -h", () => {
     for (const argv of [[], ["help"], ["-h"], ["list", "--help"]]) expect(parseCommand(argv, CONSUMERS)).toEqual({ command: "help" });
   });
@@ -274,6 +284,8 @@ describe("arguments", () => {
     [["replay", "--consumer", Service.AuditService, "--consumer", Service.NotificationService, "--all"], /exactly one/],
     [["list", "--consumer", "task-apii"], /unknown consumer task-apii/],
     [["list", "--id", "a"], /list takes no --id/],
+    [["ack"], /ack needs --consumer/],
+    [["ack", "--consumer", Service.AuditService, "--all"], /ack takes no --id or --all/],
     [["purge"], /unknown command purge/],
     [["list", "--frobnicate"], /frobnicate/],
     [["list", "extra"], /unexpected argument/],

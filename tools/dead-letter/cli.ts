@@ -1,6 +1,7 @@
 /**
  * `npm run dlq -- list [--consumer <service>]... [--json]`
  * `npm run dlq -- replay --consumer <service> (--id <eventId>... | --all) [--json]`
+ * `npm run dlq -- ack --consumer <service>... [--json]`
  *
  * Against a cluster's Kafka (KAFKA_BROKERS, KAFKA_SASL_*, KAFKA_TLS), from a pod
  * with its sidecar (DLQ_SIDECAR=pod), or the stack `npm run dev` runs
@@ -9,8 +10,9 @@
 import { DEAD_LETTER_OWNERS } from "../../shared/catalog/names.ts";
 import { defaultDataDir } from "../stack/paths.ts";
 import { parseCommand, usage, UsageError, type Command } from "./args.ts";
-import { listDeadLetters, replay } from "./dead-letters.ts";
-import { formatList, formatReplay } from "./records.ts";
+import { acknowledge, listDeadLetters, replay } from "./dead-letters.ts";
+import { formatAck, formatList, formatReplay } from "./records.ts";
+import { shutdownPodSidecar } from "./session.ts";
 import { targetFromEnv, type Target } from "./target.ts";
 
 const say = (line: string) => process.stderr.write(`[dlq] ${line}\n`);
@@ -29,6 +31,11 @@ const runOn = async (target: Target, command: Exclude<Command, { command: "help"
   if (command.command === "list") {
     const results = await listDeadLetters(target, { consumers: command.consumers, log: say });
     return command.json ? `${JSON.stringify(results, null, 2)}\n` : formatList(results);
+  }
+  if (command.command === "ack") {
+    const results = await acknowledge(target, { consumers: command.consumers });
+    if (target.kind === "pod") await shutdownPodSidecar(target.sidecar, say);
+    return command.json ? `${JSON.stringify(results, null, 2)}\n` : formatAck(results);
   }
   const result = await replay(target, { consumer: command.consumer, ids: command.ids, log: say });
   return command.json ? `${JSON.stringify(result, null, 2)}\n` : formatReplay(result);

@@ -6,7 +6,8 @@
  * the project's publisher, and never writes to the dead-letter topic: it stays
  * the log of what happened.
  */
-import { deadLetterTopicOf } from "../../shared/catalog/names.ts";
+import { DEAD_LETTERS_ACKNOWLEDGED, deadLetterTopicOf } from "../../shared/catalog/names.ts";
+import { KafkaReader } from "../../shared/kafka.ts";
 import { selectForReplay, type ConsumerDeadLetters, type ReplayResult } from "./records.ts";
 import { withDeadLetters, type SessionOptions } from "./session.ts";
 import type { Target } from "./target.ts";
@@ -40,7 +41,7 @@ export interface ReplayOptions extends SessionOptions {
  */
 export const replay = async (target: Target, opts: ReplayOptions): Promise<ReplayResult> => {
   const deadLetterTopic = deadLetterTopicOf(opts.consumer);
-  return withDeadLetters(target, [deadLetterTopic], opts, async ({ entries, publisher }) => {
+  return withDeadLetters(target, [deadLetterTopic], opts, async ({ entries, publisher, acknowledge }) => {
     const selection = selectForReplay(entries.get(deadLetterTopic) ?? [], opts.ids);
     const replayed: ReplayResult["replayed"] = [];
     for (const item of selection.replay) {
@@ -52,6 +53,37 @@ export const replay = async (target: Target, opts: ReplayOptions): Promise<Repla
       }
       replayed.push({ eventId: item.eventId, type: item.type, subject: item.subject, topic: item.topic });
     }
-    return { consumer: opts.consumer, deadLetterTopic, replayed, skipped: selection.skipped };
+    // Everything read was replayed or reported as skipped: the operator has seen it all.
+    if (opts.ids === "all") await acknowledge(deadLetterTopic);
+    return { consumer: opts.consumer, deadLetterTopic, replayed, skipped: selection.skipped, acknowledged: opts.ids === "all" };
   });
+};
+
+export interface AckResult {
+  consumer: string;
+  deadLetterTopic: string;
+  /** Records that were not acknowledged before, and now are. */
+  acknowledged: number;
+}
+
+/**
+ * Marks every record now on the consumers' dead-letter topics as dealt with: the bookmark group
+ * DEAD_LETTERS_ACKNOWLEDGED moves to the topics' end offsets, so dead-letter depth (and its
+ * alert) counts only records that come after. Nothing is read through Dapr, nothing is removed:
+ * `list` still shows every record.
+ */
+export const acknowledge = async (target: Target, opts: { consumers: readonly string[] }): Promise<AckResult[]> => {
+  const reader = new KafkaReader(target.kafka, DEAD_LETTERS_ACKNOWLEDGED);
+  try {
+    const results: AckResult[] = [];
+    for (const consumer of opts.consumers) {
+      const deadLetterTopic = deadLetterTopicOf(consumer);
+      const before = await reader.pending(DEAD_LETTERS_ACKNOWLEDGED, deadLetterTopic);
+      await reader.commitOffsets(DEAD_LETTERS_ACKNOWLEDGED, deadLetterTopic, (await reader.logEnds([deadLetterTopic])).get(deadLetterTopic) ?? new Map());
+      results.push({ consumer, deadLetterTopic, acknowledged: before });
+    }
+    return results;
+  } finally {
+    await reader.close();
+  }
 };

@@ -138,7 +138,14 @@ export interface ReplayResult {
   deadLetterTopic: string;
   replayed: { eventId: string; type: string; subject: string | null; topic: string }[];
   skipped: { eventId: string | null; reason: string }[];
+  /** With --all: everything read is acknowledged (dead-letter depth no longer counts it). */
+  acknowledged: boolean;
 }
+
+export const formatAck = (results: { consumer: string; deadLetterTopic: string; acknowledged: number }[]): string =>
+  results
+    .map((r) => `${r.consumer} (${r.deadLetterTopic}): acknowledged ${r.acknowledged === 1 ? "1 record" : `${r.acknowledged} records`}; its dead-letter depth is 0\n`)
+    .join("");
 
 export const formatReplay = (result: ReplayResult): string => {
   const out: string[] = [];
@@ -154,6 +161,7 @@ export const formatReplay = (result: ReplayResult): string => {
     out.push(`skipped ${result.skipped.length} that cannot be replayed:`);
     for (const s of result.skipped) out.push(`  ${s.eventId ?? "-"}: ${s.reason}`);
   }
+  if (result.acknowledged) out.push(`everything read from ${result.deadLetterTopic} is acknowledged (its dead-letter depth counts only what comes after)`);
   out.push("");
   return out.join("\n");
 };

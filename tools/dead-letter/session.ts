@@ -18,6 +18,7 @@ import { freePort, waitUntil } from "../stack/process.ts";
 import { buildToolApp, Collector, toolFunction } from "./app.ts";
 import { ReplayError } from "./records.ts";
 import type { DeadLetterEntry } from "../../shared/catalog/dead-letter.ts";
+import { DEAD_LETTERS_ACKNOWLEDGED } from "../../shared/catalog/names.ts";
 import { TOOL_APP_ID_PREFIX, type OwnSidecar, type PodSidecar, type Target } from "./target.ts";
 
 export { TOOL_APP_ID_PREFIX };
@@ -37,6 +38,8 @@ export interface Session {
   entries: ReadonlyMap<string, DeadLetterEntry[]>;
   /** Publishes through the tool's sidecar. */
   publisher: Publisher;
+  /** Marks everything the run read of `topic` as dealt with (the DEAD_LETTERS_ACKNOWLEDGED bookmark). */
+  acknowledge(topic: string): Promise<void>;
 }
 
 type Ranges = Map<string, Map<number, PartitionBounds>>;
@@ -150,10 +153,12 @@ export const withDeadLetters = async <T>(
       throw new Error(`consumer group ${appId} has members: is another run of the tool going on?`);
     }
     const ranges = await topicRanges(reader, topics);
+    const acknowledge = (topic: string) =>
+      reader.commitOffsets(DEAD_LETTERS_ACKNOWLEDGED, topic, new Map([...(ranges.get(topic) ?? [])].map(([p, b]) => [p, b.end])));
     const expected = recordCount(ranges);
     if (expected === 0) {
       keepLog = false;
-      return await use({ appId, entries: new Map(topics.map((t) => [t, []])), publisher: noSidecar });
+      return await use({ appId, entries: new Map(topics.map((t) => [t, []])), publisher: noSidecar, acknowledge });
     }
 
     const collector = new Collector(topics);
@@ -169,7 +174,7 @@ export const withDeadLetters = async <T>(
       ...(sidecar.process ? { process: sidecar.process } : {}),
     });
     try {
-      const result = await use({ appId, entries: new Map(topics.map((t) => [t, collector.entries(t)])), publisher: sidecar.publisher });
+      const result = await use({ appId, entries: new Map(topics.map((t) => [t, collector.entries(t)])), publisher: sidecar.publisher, acknowledge });
       keepLog = false;
       return result;
     } catch (err) {

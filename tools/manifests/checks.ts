@@ -12,7 +12,7 @@ import { exportedMetrics } from "./checks/exporters.ts";
 import { checkKafkaClients, checkStrimziTopics } from "./checks/kafka.ts";
 import { checkScaledObjects } from "./checks/keda.ts";
 import { Rendered, type CheckContext as KindContext, type Resiliency } from "./checks/model.ts";
-import { panelSourceProblems, panelSources, runningExporters, type Exporter } from "./checks/monitoring.ts";
+import { panelSourceProblems, panelSources, ruleProblems, runningExporters, type Exporter } from "./checks/monitoring.ts";
 import { checkNetworkPolicies } from "./checks/network.ts";
 import { checkWorkloads } from "./checks/workloads.ts";
 import { readYamlDocuments, type K8sObject } from "./render.ts";
@@ -83,6 +83,7 @@ export const crossCheck = (objects: readonly K8sObject[], context: CheckContext,
     ...checkStrimziTopics(r),
     ...checkKafkaClients(r),
     ...monitoring.problems,
+    ...ruleProblems(r, context.exported, monitoring.running),
     ...panelSourceProblems(panelSources(context.dashboard, context.exported, monitoring.running), overlay),
   );
   return problems;

@@ -3,6 +3,7 @@
  * serves it and whether that exporter runs there and is scraped (the plain scrape config, and the
  * Prometheus Operator's PodMonitors when that component is in). Every panel needs a source.
  */
+import { isDeepStrictEqual } from "node:util";
 import { parse } from "yaml";
 import { Service } from "../../../shared/catalog/names.ts";
 import { list, type ConfigMap, type Deployment, type Kafka, type Monitor, type Rendered } from "./model.ts";
@@ -75,7 +76,7 @@ export const ruleProblems = (r: Rendered, exported: Readonly<Record<Exporter, Re
     }
   }
   for (const rule of r.of<K8sObject & { spec?: { groups?: RuleGroup[] } }>("PrometheusRule", "monitoring.coreos.com")) {
-    if (JSON.stringify(rule.spec?.groups ?? []) !== JSON.stringify(groups)) {
+    if (!isDeepStrictEqual(rule.spec?.groups ?? [], groups)) {
       problems.push(`PrometheusRule/${rule.metadata.name}: its groups differ from deploy/monitoring/prometheus-rules.yaml (ConfigMap ${RULES_CONFIGMAP})`);
     }
   }

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
 import { defineEvent, envelope } from "../../shared/catalog/cloudevent.ts";
 import { FORWARDED_REASON } from "../../shared/catalog/dead-letter.ts";
-import { allTopics, deadLetterTopicOf, PUBSUB, Service, Topic } from "../../shared/catalog/names.ts";
+import { allTopics, DEAD_LETTERS_ACKNOWLEDGED, deadLetterTopicOf, PUBSUB, Service, Topic } from "../../shared/catalog/names.ts";
 import { parseConfig } from "../../shared/config.ts";
 import { defineConsumer, defineFunction } from "../../shared/host/define.ts";
 import { permanent } from "../../shared/host/errors.ts";
@@ -141,20 +141,23 @@ describe("npm run dlq against a SASL-authenticated Kafka", () => {
     process.stdout.write(`[dlq-sasl] list: ${result.ms} ms\n`);
   });
 
-  it("replays them through the authenticated broker; the consumer handles both under their ids", async () => {
+  it("replays them through the authenticated broker; the consumer handles both under their ids; --all acknowledges them", async () => {
     fixed = true;
+    const reader = new KafkaReader(kafkaAccessOf(parseConfig(KafkaAccessConfig, clusterEnv)), "test-dlq-sasl");
+    expect(await reader.pending(DEAD_LETTERS_ACKNOWLEDGED, deadLetterTopic)).toBe(2);
     const result = await dlq(["replay", "--consumer", consumerName, "--all"], clusterEnv);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("replayed 2 events");
     await waitFor("both replayed events handled", () => (handled.length >= 2 ? true : undefined), 30_000);
     expect(handled.sort()).toEqual([rejected.id, forwarded.id].sort());
+    expect(await reader.pending(DEAD_LETTERS_ACKNOWLEDGED, deadLetterTopic).finally(() => reader.close())).toBe(0);
     process.stdout.write(`[dlq-sasl] replay: ${result.ms} ms\n`);
   });
 
-  it("leaves no consumer group of its runs behind", async () => {
+  it("leaves no consumer group of its runs behind, only the acknowledgement bookmark", async () => {
     const reader = new KafkaReader(kafkaAccessOf(parseConfig(KafkaAccessConfig, clusterEnv)), "test-dlq-sasl");
     const groups = await reader.groupIds().finally(() => reader.close());
-    expect(groups.filter((g) => g.startsWith("dead-letter-tool"))).toEqual([]);
+    expect(groups.filter((g) => g.startsWith("dead-letter-tool"))).toEqual([DEAD_LETTERS_ACKNOWLEDGED]);
   });
 
   it("wrong credentials fail at once with a message that says so, before any sidecar starts", async () => {

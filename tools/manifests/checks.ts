@@ -9,6 +9,7 @@ import { COMPONENTS_USED, DEAD_LETTER_TOOL, PUBSUB, Service, STATE_STORE, TASK_A
 import { repoRoot } from "../stack/paths.ts";
 import { checkDaprResources } from "./checks/dapr.ts";
 import { exportedMetrics } from "./checks/exporters.ts";
+import { checkJobs } from "./checks/jobs.ts";
 import { checkKafkaClients, checkStrimziTopics } from "./checks/kafka.ts";
 import { checkScaledObjects } from "./checks/keda.ts";
 import { Rendered, type CheckContext as KindContext, type Resiliency } from "./checks/model.ts";
@@ -77,6 +78,7 @@ export const crossCheck = (objects: readonly K8sObject[], context: CheckContext,
   const monitoring = runningExporters(r);
   problems.push(
     ...checkWorkloads(r, context),
+    ...checkJobs(r),
     ...checkNetworkPolicies(r, context),
     ...checkDaprResources(r, context),
     ...checkScaledObjects(r),

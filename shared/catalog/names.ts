@@ -59,9 +59,10 @@ export const CONSUMERS = [
 
 /**
  * The services with a dead-letter topic: every consumer, for what it gives up on; task-api, for
- * reminder jobs it cannot carry out; lag-dashboard, for the dead letters it reads itself.
+ * reminder jobs it cannot carry out. (lag-dashboard reads the dead-letter topics through a raw
+ * subscription, which dead-letters nothing, so it has none.)
  */
-export const DEAD_LETTER_OWNERS: readonly ServiceName[] = [Service.TaskApi, ...CONSUMERS, Service.LagDashboard];
+export const DEAD_LETTER_OWNERS: readonly ServiceName[] = [Service.TaskApi, ...CONSUMERS];
 
 /**
  * The app-id of the dead-letter tool (`npm run dlq`) where it runs in a cluster, as a Job with a

@@ -105,7 +105,6 @@ describe("lag-dashboard's dead letters", () => {
       [Service.RecurringTaskService]: [0, 0],
       [Service.NotificationService]: [5, 0],
       [Service.AuditService]: [5, 3],
-      [Service.LagDashboard]: [0, 0],
     });
     expect(snapshot.deadLetters.map((d) => d.service)).toEqual([...DEAD_LETTER_OWNERS]);
     const metrics = await registry.metrics();

@@ -211,6 +211,35 @@ describe("the dead-letter tool", () => {
     }
   });
 
+  it("in a pod, a run that fails on a bad setting still stops the sidecar, so the Job can complete", async () => {
+    const [appPort, daprPort] = [await freePort(), await freePort()];
+    const daprApiToken = newToken();
+    const tool = execFile(process.execPath, ["--import", "tsx", join(repoRoot, "tools/dead-letter/cli.ts"), "list"], {
+      cwd: repoRoot,
+      env: {
+        PATH: process.env["PATH"] ?? "",
+        HOME: process.env["HOME"] ?? "",
+        DLQ_SIDECAR: "pod",
+        APP_ID: DEAD_LETTER_TOOL,
+        APP_PORT: String(appPort),
+        APP_API_TOKEN: "short",
+        DAPR_HTTP_PORT: String(daprPort),
+        DAPR_API_TOKEN: daprApiToken,
+        KAFKA_BROKERS: stack.kafkaBrokers,
+      },
+      timeout: 90_000,
+    }).then(
+      () => ({ code: 0, stderr: "" }),
+      (err: { code?: number; stderr?: string }) => ({ code: err.code ?? -1, stderr: err.stderr ?? "" }),
+    );
+    // The app never listens, so the sidecar never becomes healthy: it exits when the tool asks it to.
+    const sidecar = sidecarFor(stack, DEAD_LETTER_TOOL, appPort, { httpPort: daprPort, appApiToken: newToken(), daprApiToken });
+    await expect(sidecar).rejects.toThrow(/exited/);
+    const result = await tool;
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("APP_API_TOKEN");
+  });
+
   it("runs as npm run dlq against the stack in STACK_DATA_DIR", async () => {
     const env: NodeJS.ProcessEnv = { ...process.env, STACK_DATA_DIR: stack.dataDir, DAPR_SCHEDULER_PORT: schedulerPort };
     delete env["KAFKA_BROKERS"];

@@ -17,14 +17,28 @@ import { targetFromEnv, type Target } from "./target.ts";
 
 const say = (line: string) => process.stderr.write(`[dlq] ${line}\n`);
 
+/** What the run rendered (a cluster's credentials among it), removed however the run ends. */
+let cleanUp: () => void = () => undefined;
+
 const run = async (command: Command): Promise<string> => {
   if (command.command === "help") return `${usage(DEAD_LETTER_OWNERS)}\n`;
   const target = await targetFromEnv(defaultDataDir());
+  if (target.kind === "own") cleanUp = target.cleanUp;
   try {
     return await runOn(target, command);
   } finally {
-    if (target.kind === "own") target.cleanUp();
+    cleanUp();
   }
+};
+
+/**
+ * In a pod, the Job completes only once the sidecar has stopped too: a run that failed before it
+ * got to stop it (a bad setting, Kafka refusing it) asks it to, from the settings as they are.
+ */
+const releasePodSidecar = async (): Promise<void> => {
+  if (process.env["DLQ_SIDECAR"] !== "pod") return;
+  const daprPort = Number(process.env["DAPR_HTTP_PORT"] ?? 3500);
+  await shutdownPodSidecar({ daprHost: process.env["DAPR_HOST"] ?? "127.0.0.1", daprPort, apiToken: process.env["DAPR_API_TOKEN"] }, say);
 };
 
 const runOn = async (target: Target, command: Exclude<Command, { command: "help" }>): Promise<string> => {
@@ -55,6 +69,7 @@ const main = async (): Promise<number> => {
     return 0;
   } catch (err) {
     process.stderr.write(`dlq ${command.command} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    await releasePodSidecar();
     return 1;
   }
 };
@@ -63,6 +78,7 @@ const main = async (): Promise<number> => {
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
     process.stderr.write(`[dlq] ${signal}: stopping\n`);
+    cleanUp();
     process.exit(130);
   });
 }

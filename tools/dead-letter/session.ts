@@ -111,13 +111,24 @@ const startOwnSidecar = async (target: OwnSidecar, appId: string, appPort: numbe
   };
 };
 
-/** Asks the pod's sidecar to stop (a Job completes only once every container has exited). */
+/**
+ * Asks the pod's sidecar to stop (a Job completes only once every container has exited). The
+ * sidecar may not be up yet when a run fails early: it is asked again until it answers (30 s).
+ */
 export const shutdownPodSidecar = async (sidecar: SidecarAddress, log: (line: string) => void): Promise<void> => {
-  try {
-    const res = await callSidecar(sidecar, "POST", "/v1.0/shutdown", { timeoutMs: 5_000 });
-    if (res.status >= 300) log(`the sidecar refused to shut down (${res.status}): ${res.body}`);
-  } catch (err) {
-    log(`the sidecar did not answer the shutdown request: ${err instanceof Error ? err.message : String(err)}`);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const res = await callSidecar(sidecar, "POST", "/v1.0/shutdown", { timeoutMs: 5_000 });
+      if (res.status >= 300) log(`the sidecar refused to shut down (${res.status}): ${res.body}`);
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) {
+        log(`the sidecar did not answer the shutdown request: ${err instanceof Error ? err.message : String(err)}`);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
   }
 };
 

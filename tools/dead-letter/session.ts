@@ -9,6 +9,8 @@ import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
+import type { DeadLetterEntry } from "../../shared/catalog/dead-letter.ts";
+import { DEAD_LETTER_TOOL, DEAD_LETTERS_ACKNOWLEDGED } from "../../shared/catalog/names.ts";
 import { createDaprPublisher, type Publisher } from "../../shared/host/publisher.ts";
 import { callSidecar, type SidecarAddress } from "../../shared/host/sidecar.ts";
 import { KafkaReader, type PartitionBounds } from "../../shared/kafka.ts";
@@ -17,13 +19,10 @@ import { newToken } from "../stack/functions.ts";
 import { freePort, waitUntil } from "../stack/process.ts";
 import { buildToolApp, Collector, toolFunction } from "./app.ts";
 import { ReplayError } from "./records.ts";
-import type { DeadLetterEntry } from "../../shared/catalog/dead-letter.ts";
-import { DEAD_LETTERS_ACKNOWLEDGED } from "../../shared/catalog/names.ts";
-import { TOOL_APP_ID_PREFIX, type OwnSidecar, type PodSidecar, type Target } from "./target.ts";
+import type { OwnSidecar, PodSidecar, Target } from "./target.ts";
 
-export { TOOL_APP_ID_PREFIX };
-
-export const newToolAppId = (): string => `${TOOL_APP_ID_PREFIX}-${randomBytes(4).toString("hex")}`;
+/** A run with a sidecar of its own has an app-id (and consumer group) of its own; in a pod it is the pod's, DEAD_LETTER_TOOL. */
+export const newToolAppId = (): string => `${DEAD_LETTER_TOOL}-${randomBytes(4).toString("hex")}`;
 
 export interface SessionOptions {
   /** How long to wait until every record up to the end offsets has arrived (default 60 s). */
@@ -154,7 +153,7 @@ export const withDeadLetters = async <T>(
 ): Promise<T> => {
   const log = opts.log ?? (() => undefined);
   const appId = target.kind === "pod" ? target.appId : newToolAppId();
-  const reader = new KafkaReader(target.kafka, TOOL_APP_ID_PREFIX);
+  const reader = new KafkaReader(target.kafka, DEAD_LETTER_TOOL);
   let app: FastifyInstance | undefined;
   let sidecar: RunSidecar | undefined;
   // The sidecar's log is kept when reading or publishing failed; a selection the operator got wrong is no such failure.

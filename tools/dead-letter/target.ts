@@ -17,16 +17,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { z } from "zod";
-import { PUBSUB } from "../../shared/catalog/names.ts";
+import { DEAD_LETTER_TOOL, PUBSUB } from "../../shared/catalog/names.ts";
 import { parseConfig } from "../../shared/config.ts";
 import type { SidecarAddress } from "../../shared/host/sidecar.ts";
 import { DAPR_SASL_MECHANISM, KafkaAccessConfig, kafkaAccessOf, plainKafkaAccess, type KafkaAccess } from "../../shared/kafka.ts";
 import { ensureDapr } from "../stack/provision.ts";
 import type { StackInfo } from "../stack/stack.ts";
 import { connectToRunningStack } from "./stack.ts";
-
-/** App-ids of the tool's runs with a sidecar of their own start with this; in a pod the app-id is the pod's. */
-export const TOOL_APP_ID_PREFIX = "dead-letter-tool";
 
 /** A daprd the tool starts beside itself, with these resources. */
 export interface OwnSidecar {
@@ -104,7 +101,7 @@ export const renderToolResources = (access: KafkaAccess, dir: string): { resourc
   const config = {
     apiVersion: "dapr.io/v1alpha1",
     kind: "Configuration",
-    metadata: { name: TOOL_APP_ID_PREFIX },
+    metadata: { name: DEAD_LETTER_TOOL },
     spec: {
       nameResolution: { component: "sqlite", configuration: { connectionString: join(dir, "name-resolution.db") } },
       tracing: { samplingRate: "0" },

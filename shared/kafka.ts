@@ -1,7 +1,8 @@
 /**
- * The one way anything here reads Kafka directly: an admin client that reads offsets, groups and
- * topic metadata (lag-dashboard, the dead-letter tool, the stack runner, tests). It never produces
- * or consumes records: events go through Dapr.
+ * The one Kafka admin client of the project: offsets, groups and topic metadata for lag-dashboard,
+ * the dead-letter tool, the stack runner, the load and bench tools and the tests. It never
+ * produces or consumes records: events go through Dapr (only tests read records directly, with
+ * shared/testing/kafka.ts).
  *
  * It reaches the brokers with the same cluster and credentials as the functions' pub/sub
  * component. In clusters the settings come from the objects KEDA's TriggerAuthentication reads too

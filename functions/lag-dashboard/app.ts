@@ -1,26 +1,28 @@
 import { Gauge, type Registry } from "prom-client";
-import { deadLetterEventOf } from "../../shared/catalog/dead-letter.ts";
-import { CONSUMERS, Service } from "../../shared/catalog/names.ts";
-import { defineConsumer, defineFunctionOf } from "../../shared/host/define.ts";
+import { parseDeadLetter } from "../../shared/catalog/dead-letter.ts";
+import { CONSUMERS, deadLetterTopicOf, Service } from "../../shared/catalog/names.ts";
+import { defineFunctionOf } from "../../shared/host/define.ts";
 import type { LagMonitor } from "./monitor.ts";
 import { PAGE } from "./page.ts";
 
 /**
  * lag-dashboard: the page at /, its JSON at /api/lag (on the public port), and
  * lag gauges on /metrics named like kafka-exporter's (on the app port). It
- * follows every consumer's dead-letter topic (through Dapr) for the newest reasons.
+ * follows every consumer's dead-letter topic through Dapr (a raw subscription, so
+ * the originals Dapr forwards itself count as well as the host's records) for the
+ * newest reasons.
  */
 export const lagDashboard = defineFunctionOf(Service.LagDashboard, (deps: { monitor: LagMonitor; registry: Registry; onClose?: () => Promise<void> }) => {
   registerGauges(deps.monitor, deps.registry);
   return {
-    consumers: CONSUMERS.map((service) =>
-      defineConsumer({
-        event: deadLetterEventOf(service),
-        async handle(event) {
-          deps.monitor.recordDeadLetter(event.data, event);
-        },
-      }),
-    ),
+    consumers: [],
+    rawSubscription: {
+      topics: CONSUMERS.map(deadLetterTopicOf),
+      receive({ topic, text, key }) {
+        const service = CONSUMERS.find((c) => deadLetterTopicOf(c) === topic);
+        if (service) deps.monitor.recordDeadLetter(service, key, parseDeadLetter(text));
+      },
+    },
     background: {
       start: () => deps.monitor.start(),
       stop: async () => {
@@ -85,8 +87,18 @@ const registerGauges = (monitor: LagMonitor, registry: Registry) => {
     },
   });
   new Gauge({
+    name: "taskapp_deadletter_depth",
+    help: "Records on a service's dead-letter topic that operators have not acknowledged (npm run dlq -- ack, or replay --all).",
+    labelNames: ["service"],
+    registers,
+    collect() {
+      this.reset();
+      for (const d of monitor.latest?.deadLetters ?? []) this.set({ service: d.service }, d.depth);
+    },
+  });
+  new Gauge({
     name: "taskapp_deadletter_records",
-    help: "Records in a consumer's dead-letter topic (log-end offsets).",
+    help: "Records a consumer's dead-letter topic holds (log-end minus log-start offsets).",
     labelNames: ["consumer"],
     registers,
     collect() {

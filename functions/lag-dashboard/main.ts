@@ -1,15 +1,14 @@
 import { join } from "node:path";
 import { z } from "zod";
-import { KUBERNETES_NAMESPACE } from "../../shared/catalog/names.ts";
+import { KUBERNETES_NAMESPACE, Service } from "../../shared/catalog/names.ts";
 import { DASHBOARD_PORT } from "../../shared/catalog/ports.ts";
 import { parseConfig } from "../../shared/config.ts";
 import { runFunction } from "../../shared/host/run.ts";
 import { KubeApi, kubeAccessFromKubeconfig, kubeAccessInCluster, type KubeAccess } from "../../shared/kubernetes.ts";
 import { lagDashboard } from "./app.ts";
 import { ClusterReader } from "./cluster.ts";
-import { KafkaAccessConfig, kafkaAccessOf } from "./kafka-access.ts";
+import { KafkaAccessConfig, kafkaAccessOf, KafkaReader } from "../../shared/kafka.ts";
 import { LagMonitor, loadScalers } from "./monitor.ts";
-import { OffsetReader } from "./offsets.ts";
 
 const DashboardConfig = z
   .object({
@@ -47,7 +46,7 @@ process.env["PUBLIC_PORT"] ??= process.env["PORT"] ?? String(DASHBOARD_PORT);
 
 await runFunction(lagDashboard, ({ log, metrics }) => {
   const config = parseConfig(DashboardConfig);
-  const reader = new OffsetReader(kafkaAccessOf(parseConfig(KafkaAccessConfig)));
+  const reader = new KafkaReader(kafkaAccessOf(parseConfig(KafkaAccessConfig)), Service.LagDashboard);
   const access = clusterAccessOf(config);
   const api = access && new KubeApi(access);
   const cluster = api && new ClusterReader(api, config.KUBERNETES_NAMESPACE, config.KEDA_METRICS_URL);

@@ -5,12 +5,12 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { DeadLetterRecord } from "../../shared/catalog/dead-letter.ts";
-import { deadLetterTopicOf } from "../../shared/catalog/names.ts";
+import type { DeadLetterEntry, EntryKind } from "../../shared/catalog/dead-letter.ts";
+import { DEAD_LETTER_OWNERS, DEAD_LETTERS_ACKNOWLEDGED, deadLetterTopicOf } from "../../shared/catalog/names.ts";
 import type { Logger } from "../../shared/logger.ts";
 import type { ClusterReader, ClusterView } from "./cluster.ts";
 import { parseScaledObject, partitionLag, scalingOf, type ScalerSpec, type ScalingView } from "./keda-model.ts";
-import type { OffsetReader } from "./offsets.ts";
+import type { KafkaReader } from "../../shared/kafka.ts";
 
 export interface PartitionView {
   topic: string;
@@ -39,7 +39,16 @@ export interface ConsumerView {
     activationLagThreshold: Record<string, number>;
     offsetResetPolicy: Record<string, string>;
   };
-  deadLetters: { topic: string; depth: number; newest: DeadLetterSummary[] };
+  deadLetters: {
+    topic: string;
+    /** Records the dead-letter topic holds (log-end minus log-start offsets). */
+    depth: number;
+    /** Records not yet acknowledged (`npm run dlq -- ack`, or `replay --all`). */
+    pending: number;
+    /** Records received since the dashboard started, per kind (the host's and those Dapr forwarded). */
+    received: Partial<Record<EntryKind, number>>;
+    newest: DeadLetterSummary[];
+  };
   /**
    * With a control plane: the consumer as the cluster and KEDA report it; `compared` once the lag
    * has stood still long enough for KEDA's last poll to have seen it, and then any `mismatch`.
@@ -48,18 +57,32 @@ export interface ConsumerView {
 }
 
 export interface DeadLetterSummary {
-  eventId: string;
-  type: string;
-  subject: string | undefined;
-  kind: string;
+  eventId: string | null;
+  type: string | null;
+  subject: string | null;
+  kind: EntryKind;
   reason: string;
-  attempts: number;
+  attempts: number | null;
+  /** When it was dead-lettered; for a record Dapr forwarded (no time in it), when the dashboard received it. */
   at: string;
+}
+
+/** A dead-letter topic: what it holds and what operators have not acknowledged yet (DEAD_LETTERS_ACKNOWLEDGED). */
+export interface DeadLetterDepth {
+  /** The service whose dead-letter topic it is. */
+  service: string;
+  topic: string;
+  /** Records the topic holds (log-end minus log-start offsets). */
+  retained: number;
+  /** Records beyond the acknowledged offsets: what the alert counts. */
+  depth: number;
 }
 
 export interface Snapshot {
   at: string;
   consumers: ConsumerView[];
+  /** Every dead-letter topic (task-api's and lag-dashboard's too); empty when Kafka did not answer. */
+  deadLetters: DeadLetterDepth[];
 }
 
 export interface Sample {
@@ -108,6 +131,9 @@ export class LagMonitor {
   /** Per consumer: its total lag and since when it has had that value. */
   private readonly steady = new Map<string, { lag: number; since: number }>();
   private readonly newest = new Map<string, DeadLetterSummary[]>();
+  private readonly received = new Map<string, Partial<Record<EntryKind, number>>>();
+  /** Keys of the records received, so a redelivered record counts once (the newest 10 000). */
+  private readonly seen = new Set<string>();
   readonly history: Sample[] = [];
   latest: Snapshot | undefined;
 
@@ -116,28 +142,32 @@ export class LagMonitor {
    * the cluster also gives each consumer KEDA's own figures.
    */
   constructor(
-    private readonly reader: OffsetReader,
+    private readonly reader: KafkaReader,
     public scalers: ScalerSpec[],
     private readonly log: Logger,
     private readonly options = { everyMs: 2_000, keepMs: 10 * 60_000, newestPerConsumer: 10 },
     private readonly cluster?: ClusterReader,
   ) {}
 
-  /** A dead-letter record arrived (through the dashboard's own subscription). */
-  recordDeadLetter(record: DeadLetterRecord, envelope: { id: string; time?: string | undefined }): void {
-    const original = (record.event ?? {}) as { id?: string; type?: string; subject?: string };
-    const list = this.newest.get(record.service) ?? [];
-    if (list.some((d) => d.eventId === original.id && d.kind === record.kind)) return;
+  /** A dead-letter topic record arrived (through the dashboard's raw subscription): either shape. */
+  recordDeadLetter(service: string, key: string, entry: DeadLetterEntry): void {
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    if (this.seen.size > 10_000) this.seen.delete(this.seen.values().next().value!);
+    const counts = this.received.get(service) ?? {};
+    counts[entry.kind] = (counts[entry.kind] ?? 0) + 1;
+    this.received.set(service, counts);
+    const list = this.newest.get(service) ?? [];
     list.unshift({
-      eventId: original.id ?? envelope.id,
-      type: original.type ?? "unknown",
-      subject: original.subject,
-      kind: record.kind,
-      reason: record.reason,
-      attempts: record.attempts,
-      at: record.deadLetteredAt,
+      eventId: entry.eventId,
+      type: entry.type,
+      subject: entry.subject,
+      kind: entry.kind,
+      reason: entry.reason,
+      attempts: entry.attempts,
+      at: entry.deadLetteredAt ?? new Date().toISOString(),
     });
-    this.newest.set(record.service, list.slice(0, this.options.newestPerConsumer));
+    this.newest.set(service, list.slice(0, this.options.newestPerConsumer));
   }
 
   start(): void {
@@ -161,10 +191,25 @@ export class LagMonitor {
       group: s.triggers[0]?.consumerGroup ?? s.target,
       topics: [...new Set(s.triggers.map((t) => t.topic))],
     }));
-    const [snapshots, dltEnds] = await Promise.all([
+    const [snapshots, acknowledged] = await Promise.all([
       this.reader.groups(groups.map(({ group, topics }) => ({ group, topics }))),
-      this.reader.logEnds(groups.map((g) => deadLetterTopicOf(g.service))).catch(() => new Map<string, Map<number, number>>()),
+      this.reader
+        .groups([{ group: DEAD_LETTERS_ACKNOWLEDGED, topics: DEAD_LETTER_OWNERS.map(deadLetterTopicOf) }])
+        .then(([snapshot]) => snapshot)
+        .catch(() => undefined),
     ]);
+    const deadLetters: DeadLetterDepth[] = acknowledged
+      ? DEAD_LETTER_OWNERS.map((service) => {
+          const topic = deadLetterTopicOf(service);
+          const partitions = acknowledged.topics.get(topic) ?? [];
+          return {
+            service,
+            topic,
+            retained: partitions.reduce((sum, p) => sum + (p.logEnd - p.logStart), 0),
+            depth: partitions.reduce((sum, p) => sum + (p.logEnd - Math.max(p.logStart, p.committed ?? 0)), 0),
+          };
+        })
+      : [];
     const consumers = this.scalers.map((scaler, i): ConsumerView => {
       const { service, group } = groups[i]!;
       const snap = snapshots[i]!;
@@ -203,7 +248,9 @@ export class LagMonitor {
         },
         deadLetters: {
           topic: dlt,
-          depth: [...(dltEnds.get(dlt)?.values() ?? [])].reduce((a, b) => a + b, 0),
+          depth: deadLetters.find((d) => d.topic === dlt)?.retained ?? 0,
+          pending: deadLetters.find((d) => d.topic === dlt)?.depth ?? 0,
+          received: this.received.get(service) ?? {},
           newest: this.newest.get(service) ?? [],
         },
       };
@@ -222,7 +269,7 @@ export class LagMonitor {
         },
       };
     });
-    this.latest = { at: new Date(now).toISOString(), consumers };
+    this.latest = { at: new Date(now).toISOString(), consumers, deadLetters };
     this.history.push({
       at: now,
       lag: Object.fromEntries(consumers.map((c) => [c.service, c.totalLag])),

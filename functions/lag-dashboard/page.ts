@@ -75,14 +75,14 @@ function render(data) {
     const keda = c.keda.atZero ? '<span class="pill zero">model: at zero</span>' : '<span class="pill up">model: ' + c.keda.replicas + " replica(s)</span>";
     const rows = c.partitions.map((p) => "<tr><td>" + esc(p.topic) + "/" + p.partition + "</td><td>" + (p.committed ?? "none") + "</td><td>" + p.logEnd + "</td><td>" + p.lag + "</td></tr>").join("");
     const triggers = c.keda.triggers.map((t) => "<tr><td>" + esc(t.topic) + "</td><td>" + t.lag + "</td><td>" + c.keda.lagThreshold[t.topic] + "</td><td>" + c.keda.activationLagThreshold[t.topic] + "</td><td>" + esc(c.keda.offsetResetPolicy[t.topic]) + "</td><td>" + t.wantedReplicas + "</td></tr>").join("");
-    const reasons = c.deadLetters.newest.map((d) => '<tr><td>' + esc(d.at.slice(11, 19)) + '</td><td class="reason">' + esc(d.kind) + ": " + esc(d.reason) + "</td></tr>").join("") || '<tr><td class="muted" colspan="2">none seen since the dashboard started</td></tr>';
+    const reasons = c.deadLetters.newest.map((d) => '<tr><td>' + esc(d.at.slice(11, 19)) + '</td><td class="reason">' + esc(d.kind) + (d.eventId ? " " + esc(d.eventId) : "") + ": " + esc(d.reason) + "</td></tr>").join("") || '<tr><td class="muted" colspan="2">none seen since the dashboard started</td></tr>';
     return '<div class="card" data-service="' + esc(c.service) + '"><h2>' + esc(c.service) + state + keda + "</h2>"
       + '<div>Total lag <span class="big" data-role="total-lag">' + c.totalLag + "</span> &nbsp; consume rate " + c.consumeRate.toFixed(1) + " /s</div>"
       + '<div class="muted">replicas ' + c.keda.minReplicaCount + "–" + c.keda.maxReplicaCount + ", polling " + c.keda.pollingInterval + " s, cooldown " + c.keda.cooldownPeriod + " s" + (c.keda.active ? ", active" : ", inactive") + "</div>"
       + "<table><tr><th>trigger topic</th><th>lag</th><th>threshold</th><th>activation</th><th>reset</th><th>wants</th></tr>" + triggers + "</table>"
       + clusterBlock(c)
       + "<table style='margin-top:8px'><tr><th>partition</th><th>committed</th><th>log end</th><th>lag</th></tr>" + rows + "</table>"
-      + "<h2 style='margin-top:10px'>Dead letters: <span data-role='dlq-depth'>" + c.deadLetters.depth + "</span> in " + esc(c.deadLetters.topic) + "</h2><table>" + reasons + "</table></div>";
+      + "<h2 style='margin-top:10px'>Dead letters: <span data-role='dlq-pending'>" + c.deadLetters.pending + "</span> not acknowledged, <span data-role='dlq-depth'>" + c.deadLetters.depth + "</span> in " + esc(c.deadLetters.topic) + "</h2><table>" + reasons + "</table></div>";
   }).join("");
 }
 async function poll() {

@@ -66,9 +66,25 @@ export const CONSUMERS = [
 
 /**
  * The services with a dead-letter topic: every consumer, for what it gives up on; task-api, for
- * reminder jobs it cannot carry out; lag-dashboard, for the dead letters it reads itself.
+ * reminder jobs it cannot carry out. (lag-dashboard reads the dead-letter topics through a raw
+ * subscription, which dead-letters nothing, so it has none.)
  */
-export const DEAD_LETTER_OWNERS: readonly ServiceName[] = [Service.TaskApi, ...CONSUMERS, Service.LagDashboard];
+export const DEAD_LETTER_OWNERS: readonly ServiceName[] = [Service.TaskApi, ...CONSUMERS];
+
+/**
+ * The app-id of the dead-letter tool (`npm run dlq`) where it runs in a cluster, as a Job with a
+ * Dapr sidecar (deploy/components/dead-letter-tool): its consumer group while it reads, the app the
+ * pub/sub component lets read every dead-letter topic and replay to the topics events come from.
+ * Not a function: it runs when an operator asks, and is not in Service.
+ */
+export const DEAD_LETTER_TOOL = "dead-letter-tool";
+
+/**
+ * The consumer group that marks how far operators have dealt with each dead-letter topic: it never
+ * has members; `npm run dlq -- ack` (and `replay --all`) set its offsets to the ends they read.
+ * Dead-letter depth (lag-dashboard's taskapp_deadletter_depth, and its alert) is what lies beyond.
+ */
+export const DEAD_LETTERS_ACKNOWLEDGED = `${DEAD_LETTER_TOOL}.acknowledged`;
 
 /**
  * A consumer's dead-letter topic: one per consumer, for every topic it reads,

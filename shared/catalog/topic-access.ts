@@ -8,6 +8,7 @@ import {
   allTopics,
   CONSUMERS,
   DEAD_LETTER_OWNERS,
+  DEAD_LETTER_TOOL,
   deadLetterTopicOf,
   Service,
   TOPIC_CONSUMERS,
@@ -38,15 +39,29 @@ export const publishedTopics = (service: ServiceName): string[] => [
   ...(DEAD_LETTER_OWNERS.includes(service) ? [deadLetterTopicOf(service)] : []),
 ];
 
-export type TopicGrants = Readonly<Record<ServiceName, readonly string[]>>;
+/** Per app of the pub/sub component: every service, and the dead-letter tool. */
+export type TopicGrants = Readonly<Record<ServiceName | typeof DEAD_LETTER_TOOL, readonly string[]>>;
 
-/** Per service, the topics it may publish to (every service listed, with none where it publishes none). */
-export const publishingGrants = (): TopicGrants =>
-  Object.fromEntries(SERVICES.map((s) => [s, publishedTopics(s)])) as Record<ServiceName, string[]>;
+/**
+ * The dead-letter tool reads every dead-letter topic and replays an event to the topic it came
+ * from, which can be any topic of the catalog.
+ */
+const DEAD_LETTER_TOOL_GRANTS = {
+  publishes: (): string[] => [...TOPICS],
+  subscribes: (): string[] => DEAD_LETTER_OWNERS.map(deadLetterTopicOf),
+};
 
-/** Per service, the topics it may subscribe to (every service listed, with none where it reads none). */
-export const subscriptionGrants = (): TopicGrants =>
-  Object.fromEntries(SERVICES.map((s) => [s, subscribedTopics(s)])) as Record<ServiceName, string[]>;
+/** Per app, the topics it may publish to (every app listed, with none where it publishes none). */
+export const publishingGrants = (): TopicGrants => ({
+  ...(Object.fromEntries(SERVICES.map((s) => [s, publishedTopics(s)])) as Record<ServiceName, string[]>),
+  [DEAD_LETTER_TOOL]: DEAD_LETTER_TOOL_GRANTS.publishes(),
+});
+
+/** Per app, the topics it may subscribe to (every app listed, with none where it reads none). */
+export const subscriptionGrants = (): TopicGrants => ({
+  ...(Object.fromEntries(SERVICES.map((s) => [s, subscribedTopics(s)])) as Record<ServiceName, string[]>),
+  [DEAD_LETTER_TOOL]: DEAD_LETTER_TOOL_GRANTS.subscribes(),
+});
 
 /**
  * A grant in the Dapr pub/sub scope format: `app=topic,topic;app=` (an app listed with no topics

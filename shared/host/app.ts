@@ -18,6 +18,7 @@ import { DependencyBusy, HttpError, serviceBusy, Unauthorized } from "./errors.t
 import type { Once } from "./idempotency.ts";
 import { HostMetrics } from "./metrics.ts";
 import type { Publisher } from "./publisher.ts";
+import { rawSubscriptionsOf, serveRawSubscription } from "./raw-subscription.ts";
 
 export interface HostDeps {
   publisher: Publisher;
@@ -60,7 +61,7 @@ const BulkRequest = z.object({
 /**
  * Builds a function's sidecar-facing app, without listening: tests drive it
  * with `inject`, main.ts listens on APP_PORT. It serves the Dapr contract
- * (subscriptions, event delivery single and bulk), the function's sidecar
+ * (subscriptions, event delivery single and bulk, raw records), the function's sidecar
  * routes (job callbacks, the internal API), /healthz and /metrics.
  *
  * Only the function's own sidecar may call it: every request but /healthz
@@ -92,7 +93,10 @@ export const buildApp = async (fn: FunctionDef, deps: HostDeps & { appApiToken: 
     reply.header("content-type", metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
 
-  app.get("/dapr/subscribe", async () => subscriptionsOf(fn, dispatcher.deadLetterTopic, dispatcher.topics));
+  app.get("/dapr/subscribe", async () => [
+    ...subscriptionsOf(fn, dispatcher.deadLetterTopic, dispatcher.topics),
+    ...(fn.rawSubscription ? rawSubscriptionsOf(fn.rawSubscription) : []),
+  ]);
 
   for (const topic of dispatcher.topics) {
     app.post(eventsRoute(topic), { bodyLimit: EVENTS_BODY_LIMIT }, async (request) => {
@@ -105,6 +109,7 @@ export const buildApp = async (fn: FunctionDef, deps: HostDeps & { appApiToken: 
     });
   }
 
+  if (fn.rawSubscription) await serveRawSubscription(app, fn.rawSubscription);
   await fn.sidecarRoutes?.(app);
   return app;
 };

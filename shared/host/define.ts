@@ -5,6 +5,7 @@ import type { Logger } from "../logger.ts";
 import type { HttpError } from "./errors.ts";
 import type { Once } from "./idempotency.ts";
 import type { Publisher } from "./publisher.ts";
+import type { RawSubscription } from "./raw-subscription.ts";
 
 /** What a handler may use besides the event: no HTTP, no Dapr types. */
 export interface HandlerContext {
@@ -66,6 +67,11 @@ export interface FunctionDef {
   readonly httpErrors?: (err: unknown) => HttpError | undefined;
   /** Work that runs while the function serves (task-api's outbox sweep): started once listening, stopped before exit. */
   readonly background?: { start(): void; stop(): Promise<void> };
+  /**
+   * Topics read record by record, whatever they hold (raw-subscription.ts): the dead-letter
+   * topics, for the dead-letter tool and lag-dashboard. Nothing is dispatched by type there.
+   */
+  readonly rawSubscription?: RawSubscription;
   /** Bulk subscribe for every topic of this function; off unless set. */
   readonly bulk?: BulkOptions;
 }

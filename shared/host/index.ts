@@ -7,3 +7,4 @@ export { buildFunctionApps, runFunction, wireHost, type HostContext } from "./ru
 export { ClaimBusy, createOnce, daprStateClient, type Once } from "./idempotency.ts";
 export { createDaprInvoker, type Invoker } from "./invoke.ts";
 export { HostMetrics, instrumentPublisher } from "./metrics.ts";
+export { rawSubscriptionsOf, type RawRecord, type RawSubscription } from "./raw-subscription.ts";

@@ -10,20 +10,23 @@ import { randomUUID } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { Kafka, logLevel } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
 import { defineEvent, envelope, type CloudEventEnvelope } from "../../shared/catalog/cloudevent.ts";
-import { DEAD_LETTER_TYPE } from "../../shared/catalog/dead-letter.ts";
-import { deadLetterTopicOf, PUBSUB, Service } from "../../shared/catalog/names.ts";
+import { DEAD_LETTER_TYPE, FORWARDED_REASON } from "../../shared/catalog/dead-letter.ts";
+import { DEAD_LETTER_TOOL, deadLetterTopicOf, PUBSUB, Service } from "../../shared/catalog/names.ts";
+import { newToken } from "../../tools/stack/functions.ts";
+import { freePort } from "../../tools/stack/process.ts";
+import { sidecarFor } from "../../tools/stack/stack.ts";
 import { defineConsumer, defineFunction } from "../../shared/host/define.ts";
 import { permanent } from "../../shared/host/errors.ts";
 import { createDaprClient } from "../../shared/host/publisher.ts";
 import { runWithSidecar, type FunctionUnderTest } from "../../tools/stack/function-under-test.ts";
 import { endOffsetTotal, readTopicUntil } from "../../tools/stack/topic-reader.ts";
 import { listDeadLetters, replay } from "../../tools/dead-letter/dead-letters.ts";
-import { FORWARDED_REASON } from "../../tools/dead-letter/records.ts";
 import { connectToRunningStack } from "../../tools/dead-letter/stack.ts";
+import { localStackTarget } from "../../tools/dead-letter/target.ts";
+import { KafkaReader, plainKafkaAccess } from "../../shared/kafka.ts";
 import { ensureTopics } from "../../tools/stack/kafka.ts";
 import { repoRoot } from "../../tools/stack/paths.ts";
 import type { StackInfo } from "../../tools/stack/stack.ts";
@@ -113,7 +116,7 @@ describe("the dead-letter tool", () => {
   });
 
   it("lists a consumer's dead-lettered events with their reasons, both shapes", async () => {
-    const [result] = await listDeadLetters(connected, { consumers: [consumerName] });
+    const [result] = await listDeadLetters(localStackTarget(connected), { consumers: [consumerName] });
     expect(result).toMatchObject({ consumer: consumerName, deadLetterTopic });
     expect(result!.entries).toHaveLength(2);
     expect(result!.entries.find((e) => e.eventId === rejected.id)).toMatchObject({
@@ -139,7 +142,7 @@ describe("the dead-letter tool", () => {
     fixed = true;
     const before = await endOffsetTotal(stack.kafkaBrokers, deadLetterTopic);
 
-    const result = await replay(stack, { consumer: consumerName, ids: [rejected.id, forwarded.id] });
+    const result = await replay(localStackTarget(connected), { consumer: consumerName, ids: [rejected.id, forwarded.id] });
     expect(result.replayed).toEqual([
       { eventId: rejected.id, type: Noted.type, subject: "task-dlq-1", topic },
       { eventId: forwarded.id, type: Noted.type, subject: "task-dlq-2", topic },
@@ -159,15 +162,82 @@ describe("the dead-letter tool", () => {
   });
 
   it("leaves no consumer group or sidecar log of its runs behind", async () => {
-    const admin = new Kafka({ clientId: "test-groups", brokers: stack.kafkaBrokers.split(","), logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    try {
-      const { groups } = await admin.listGroups();
-      expect(groups.map((g) => g.groupId).filter((g) => g.startsWith("dead-letter-tool-"))).toEqual([]);
-    } finally {
-      await admin.disconnect();
-    }
+    const kafka = new KafkaReader(plainKafkaAccess(stack.kafkaBrokers), "test-groups");
+    const groups = await kafka.groupIds().finally(() => kafka.close());
+    expect(groups.filter((g) => g.startsWith("dead-letter-tool-"))).toEqual([]);
     expect(readdirSync(stack.logDir).filter((f) => f.startsWith("daprd-dead-letter-tool-"))).toEqual([]);
+  });
+
+  it("runs in a pod beside its injected sidecar (DLQ_SIDECAR=pod, as the Job does): reads through it, then shuts it down", async () => {
+    const stray = noted("pod", "task-dlq-pod");
+    const { error } = await createDaprClient(consumerApp.sidecarAddress).pubsub.publish(
+      PUBSUB,
+      deadLetterTopicOf(Service.AuditService),
+      { ...stray, topic, pubsubname: PUBSUB },
+      { contentType: "application/json", metadata: { rawPayload: "true", partitionKey: stray.subject! } },
+    );
+    if (error) throw error instanceof Error ? error : new Error(String(error));
+    const [appPort, daprPort] = [await freePort(), await freePort()];
+    const appApiToken = newToken();
+    const daprApiToken = newToken();
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env["PATH"] ?? "",
+      HOME: process.env["HOME"] ?? "",
+      DLQ_SIDECAR: "pod",
+      APP_ID: DEAD_LETTER_TOOL,
+      APP_HOST: "127.0.0.1",
+      APP_PORT: String(appPort),
+      APP_API_TOKEN: appApiToken,
+      DAPR_HTTP_PORT: String(daprPort),
+      DAPR_API_TOKEN: daprApiToken,
+      KAFKA_BROKERS: stack.kafkaBrokers,
+    };
+    const tool = execFile(
+      process.execPath,
+      ["--import", "tsx", join(repoRoot, "tools/dead-letter/cli.ts"), "list", "--consumer", Service.AuditService, "--json"],
+      { cwd: repoRoot, env, timeout: 90_000 },
+    );
+    // The pod's sidecar: started beside the tool, as the injector does; it reaches the app once the tool listens.
+    const sidecar = await sidecarFor(stack, DEAD_LETTER_TOOL, appPort, { httpPort: daprPort, appApiToken, daprApiToken });
+    try {
+      const { stdout } = await tool;
+      const [listed] = JSON.parse(stdout) as { entries: { eventId: string; kind: string }[] }[];
+      expect(listed?.entries).toEqual(expect.arrayContaining([expect.objectContaining({ eventId: stray.id, kind: "forwarded-by-dapr" })]));
+      await waitFor("the sidecar to shut down", () => (sidecar.process.hasExited() ? true : undefined), 20_000);
+      const kafka = new KafkaReader(plainKafkaAccess(stack.kafkaBrokers), "test-groups");
+      expect(await kafka.groupIds().finally(() => kafka.close())).not.toContain(DEAD_LETTER_TOOL);
+    } finally {
+      await sidecar.stop();
+    }
+  });
+
+  it("in a pod, a run that fails on a bad setting still stops the sidecar, so the Job can complete", async () => {
+    const [appPort, daprPort] = [await freePort(), await freePort()];
+    const daprApiToken = newToken();
+    const tool = execFile(process.execPath, ["--import", "tsx", join(repoRoot, "tools/dead-letter/cli.ts"), "list"], {
+      cwd: repoRoot,
+      env: {
+        PATH: process.env["PATH"] ?? "",
+        HOME: process.env["HOME"] ?? "",
+        DLQ_SIDECAR: "pod",
+        APP_ID: DEAD_LETTER_TOOL,
+        APP_PORT: String(appPort),
+        APP_API_TOKEN: "short",
+        DAPR_HTTP_PORT: String(daprPort),
+        DAPR_API_TOKEN: daprApiToken,
+        KAFKA_BROKERS: stack.kafkaBrokers,
+      },
+      timeout: 90_000,
+    }).then(
+      () => ({ code: 0, stderr: "" }),
+      (err: { code?: number; stderr?: string }) => ({ code: err.code ?? -1, stderr: err.stderr ?? "" }),
+    );
+    // The app never listens, so the sidecar never becomes healthy: it exits when the tool asks it to.
+    const sidecar = sidecarFor(stack, DEAD_LETTER_TOOL, appPort, { httpPort: daprPort, appApiToken: newToken(), daprApiToken });
+    await expect(sidecar).rejects.toThrow(/exited/);
+    const result = await tool;
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("APP_API_TOKEN");
   });
 
   it("runs as npm run dlq against the stack in STACK_DATA_DIR", async () => {

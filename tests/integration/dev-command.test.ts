@@ -6,10 +6,10 @@
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { Kafka, logLevel } from "kafkajs";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { allTopics, CONSUMERS } from "../../shared/catalog/names.ts";
+import { KafkaReader, plainKafkaAccess } from "../../shared/kafka.ts";
 import { repoRoot } from "../../tools/stack/paths.ts";
 import { freePort, reapStale, waitUntil } from "../../tools/stack/process.ts";
 import { testDataDir } from "./stack.setup.ts";
@@ -63,11 +63,9 @@ describe("npm run dev", () => {
       });
       expect(output()).toMatch(new RegExp(`Kafka +127\\.0\\.0\\.1:${kafkaPort}\n`));
 
-      const admin = new Kafka({ brokers: [`127.0.0.1:${kafkaPort}`], logLevel: logLevel.NOTHING }).admin();
-      await admin.connect();
-      const { topics } = await admin.fetchTopicMetadata({ topics: allTopics().map((t) => t.name) });
-      await admin.disconnect();
-      expect(Object.fromEntries(topics.map((t) => [t.name, t.partitions.length]))).toEqual(
+      const kafka = new KafkaReader(plainKafkaAccess(`127.0.0.1:${kafkaPort}`), "test-dev-command");
+      const bounds = await kafka.bounds(allTopics().map((t) => t.name)).finally(() => kafka.close());
+      expect(Object.fromEntries([...bounds].map(([name, partitions]) => [name, partitions.size]))).toEqual(
         Object.fromEntries(allTopics().map((t) => [t.name, t.partitions])),
       );
 

@@ -8,7 +8,13 @@ import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { mintToken } from "../../functions/task-api/auth.ts";
-import { Service } from "../../shared/catalog/names.ts";
+import { z } from "zod";
+import { defineEvent, envelope } from "../../shared/catalog/cloudevent.ts";
+import { deadLetterTopicOf, PUBSUB, Service, Topic } from "../../shared/catalog/names.ts";
+import { createDaprClient } from "../../shared/host/publisher.ts";
+import { acknowledge } from "../../tools/dead-letter/dead-letters.ts";
+import { connectToRunningStack } from "../../tools/dead-letter/stack.ts";
+import { localStackTarget } from "../../tools/dead-letter/target.ts";
 import { startFunction, type RunningFunction } from "../../tools/stack/functions.ts";
 import { waitUntil } from "../../tools/stack/process.ts";
 
@@ -90,5 +96,37 @@ describe("lag dashboard", () => {
     const metrics = await (await fetch(`http://127.0.0.1:${dashboard.appPort}/metrics`)).text();
     expect(metrics).toMatch(/kafka_consumergroup_lag\{[^}]*consumergroup="notification-service"[^}]*\} \d+/);
     expect(metrics).toContain("taskapp_keda_desired_replicas");
+  });
+
+  it("counts both dead-letter shapes through its raw subscription, and its depth drops to 0 once acknowledged", async () => {
+    const topic = deadLetterTopicOf(Service.AuditService);
+    const Noted = defineEvent({ topic: Topic.TaskEvents, type: "test.noted.v1", schema: z.object({ note: z.string() }) });
+    const original = envelope({ event: Noted, data: { note: "dashboard" }, subject: "task-dash-dlq", source: "test" });
+    // An original as Dapr forwards it (no record around it), published raw through task-api's sidecar as a stand-in writer.
+    const { error } = await createDaprClient(taskApi.sidecarAddress).pubsub.publish(
+      PUBSUB,
+      topic,
+      { ...original, topic: Topic.TaskEvents, pubsubname: PUBSUB },
+      { contentType: "application/json", metadata: { rawPayload: "true", partitionKey: original.subject! } },
+    );
+    if (error) throw error instanceof Error ? error : new Error(String(error));
+    type Api = {
+      consumers: { service: string; deadLetters: { received: Record<string, number>; newest: { eventId: string | null; kind: string }[]; pending: number } }[];
+      deadLetters: { service: string; depth: number }[];
+    };
+    const lag = async () => (await (await fetch(`http://127.0.0.1:${dashboard.publicPort}/api/lag`)).json()) as Api;
+    const card = async () => (await lag()).consumers.find((c) => c.service === Service.AuditService)!;
+    await waitUntil("the forwarded original on the dashboard", async () => (await card()).deadLetters.newest.some((d) => d.eventId === original.id), { timeoutMs: 30_000 });
+    expect((await card()).deadLetters.newest.find((d) => d.eventId === original.id)?.kind).toBe("forwarded-by-dapr");
+    expect((await card()).deadLetters.received["forwarded-by-dapr"]).toBeGreaterThanOrEqual(1);
+    await waitUntil("a depth above 0", async () => ((await lag()).deadLetters.find((d) => d.service === Service.AuditService)?.depth ?? 0) > 0, { timeoutMs: 10_000 });
+
+    const [acked] = await acknowledge(localStackTarget(await connectToRunningStack(stack.dataDir, { DAPR_SCHEDULER_PORT: stack.schedulerAddress.split(":").pop()! })), {
+      consumers: [Service.AuditService],
+    });
+    expect(acked?.acknowledged).toBeGreaterThanOrEqual(1);
+    await waitUntil("the depth to drop to 0", async () => (await lag()).deadLetters.find((d) => d.service === Service.AuditService)?.depth === 0, { timeoutMs: 10_000 });
+    const metrics = await (await fetch(`http://127.0.0.1:${dashboard.appPort}/metrics`)).text();
+    expect(metrics).toContain(`taskapp_deadletter_depth{service="${Service.AuditService}"} 0`);
   });
 });

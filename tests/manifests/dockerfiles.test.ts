@@ -5,7 +5,10 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { DEPLOYED_FUNCTIONS } from "../../shared/catalog/names.ts";
+import { DEAD_LETTER_TOOL, DEPLOYED_FUNCTIONS } from "../../shared/catalog/names.ts";
+
+/** What the image of the dead-letter tool runs (FUNCTION=dead-letter-tool). */
+const DEAD_LETTER_TOOL_ENTRY = "tools/dead-letter/cli.ts";
 import { repoRoot } from "../../tools/stack/paths.ts";
 
 const execFile = promisify(execFileCb);
@@ -34,8 +37,8 @@ const contextSources = (copy: Instruction): string[] => {
 };
 
 /** The bundle command of the build stage for one function; the test below runs it. */
-const bundleCommand = (fn: string, outfile: string, target: string): string[] => [
-  `functions/${fn}/main.ts`,
+const bundleCommand = (entry: string, outfile: string, target: string): string[] => [
+  entry,
   "--bundle",
   "--platform=node",
   `--target=${target}`,
@@ -81,10 +84,12 @@ describe("the Dockerfile (one for every function)", () => {
     expect(text).toContain("docker build --build-arg FUNCTION=task-api -t taskapp/task-api:dev .");
   });
 
-  it("takes the function as a build argument and refuses a build without one", () => {
+  it("takes the function as a build argument and refuses a build without one, or without its entry point", () => {
     expect(instructions.filter((i) => i.keyword === "ARG").map((i) => i.args)).toContain("FUNCTION");
     expect(text).toMatch(/test -n "\$\{FUNCTION\}"/);
-    expect(text).toMatch(/test -f "functions\/\$\{FUNCTION\}\/main\.ts"/);
+    expect(text).toContain(`else echo "functions/\${FUNCTION}/main.ts"; fi > entry`);
+    expect(text).toContain(`if [ "\${FUNCTION}" = ${DEAD_LETTER_TOOL} ]; then echo ${DEAD_LETTER_TOOL_ENTRY};`);
+    expect(text).toContain('RUN test -f "$(cat entry)"');
   });
 
   it("is multi-stage on one pinned, supported Node.js LTS, and runs as a non-root user", () => {
@@ -107,18 +112,19 @@ describe("the Dockerfile (one for every function)", () => {
     expect(instructions.filter((i) => i.keyword === "RUN").map((i) => i.args)).toContain("npm ci --omit=dev --no-audit --no-fund");
   });
 
-  it("copies only the function named by the build argument, shared/ and the package manifests", () => {
+  it("copies the sources into the build stage only: the runtime stage gets the bundle and the production dependencies", () => {
     const sources = instructions.filter((i) => i.keyword === "COPY" || i.keyword === "ADD").flatMap(contextSources);
-    expect(sources).toContain("functions/${FUNCTION}/");
-    expect(sources).toContain("shared/");
     for (const source of sources) {
-      expect(["functions/${FUNCTION}/", "shared/", "package.json", "package-lock.json"], `COPY ${source}`).toContain(source);
+      expect(["functions/", "tools/", "shared/", "package.json", "package-lock.json"], `COPY ${source}`).toContain(source);
     }
+    const lastFrom = instructions.lastIndexOf(froms[froms.length - 1]!);
+    const runtimeCopies = instructions.slice(lastFrom).filter((i) => i.keyword === "COPY").map((i) => i.args);
+    expect(runtimeCopies).toEqual(["package.json ./", "--from=deps /app/node_modules/ node_modules/", "--from=build /app/dist/ ./"]);
   });
 
   it("bundles with the command the test runs, and starts the bundle", () => {
     const target = `node${String(nodeMajor(froms[0]?.args.split(/\s+/)[0] ?? ""))}`;
-    expect(text).toContain(`RUN npx esbuild ${bundleCommand("${FUNCTION}", "dist/main.mjs", target).join(" ")}`);
+    expect(text).toContain(`RUN npx esbuild ${bundleCommand('"$(cat entry)"', "dist/main.mjs", target).join(" ")}`);
     expect(instructions.find((i) => i.keyword === "CMD")?.args).toBe('["node", "--enable-source-maps", "main.mjs"]');
   });
 
@@ -142,13 +148,18 @@ describe("the Dockerfile (one for every function)", () => {
   });
 });
 
-describe.each(DEPLOYED_FUNCTIONS)("the image of %s", (fn) => {
-  it("bundles: the build stage's esbuild step succeeds on the current sources", async () => {
+describe.each([...DEPLOYED_FUNCTIONS, DEAD_LETTER_TOOL])("the image of %s", (fn) => {
+  it("bundles: the build stage's esbuild step succeeds on the current sources, importing only production dependencies", async () => {
     const out = mkdtempSync(join(tmpdir(), `bundle-${fn}-`));
     try {
       const target = `node${String(nodeMajor(froms[0]?.args.split(/\s+/)[0] ?? "") ?? 24)}`;
-      await execFile(join(repoRoot, "node_modules/.bin/esbuild"), [...bundleCommand(fn, join(out, "main.mjs"), target), "--log-level=error"], { cwd: repoRoot });
+      const entry = fn === DEAD_LETTER_TOOL ? DEAD_LETTER_TOOL_ENTRY : `functions/${fn}/main.ts`;
+      await execFile(join(repoRoot, "node_modules/.bin/esbuild"), [...bundleCommand(entry, join(out, "main.mjs"), target), "--log-level=error"], { cwd: repoRoot });
       expect(existsSync(join(out, "main.mjs"))).toBe(true);
+      const production = Object.keys((JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { dependencies: Record<string, string> }).dependencies);
+      const imported = [...readFileSync(join(out, "main.mjs"), "utf8").matchAll(/^import .* from "([^"]+)";$/gm)].map((m) => m[1]!).filter((p) => !p.startsWith("node:"));
+      const packageOf = (spec: string) => (spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0]!);
+      expect(imported.map(packageOf).filter((p) => !production.includes(p))).toEqual([]);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

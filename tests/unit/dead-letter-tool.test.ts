@@ -1,21 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { DEAD_LETTER_TYPE, type DeadLetterRecord } from "../../shared/catalog/dead-letter.ts";
+import { parse } from "yaml";
+import { DEAD_LETTER_TYPE, FORWARDED_REASON, parseDeadLetter, type DeadLetterEntry, type DeadLetterRecord } from "../../shared/catalog/dead-letter.ts";
 import { CONSUMERS, PUBSUB, Service, Topic } from "../../shared/catalog/names.ts";
-import { toolSubscriptions } from "../../tools/dead-letter/app.ts";
+import { rawRoute, rawSubscriptionsOf, recordKey, recordTextOf } from "../../shared/host/raw-subscription.ts";
+import { buildToolApp, Collector, toolFunction } from "../../tools/dead-letter/app.ts";
 import { parseCommand, UsageError } from "../../tools/dead-letter/args.ts";
-import {
-  FORWARDED_REASON,
-  formatList,
-  formatReplay,
-  parseDeadLetter,
-  recordKey,
-  recordTextOf,
-  replayPlanOf,
-  ReplayError,
-  selectForReplay,
-  type DeadLetterEntry,
-} from "../../tools/dead-letter/records.ts";
+import { formatList, formatReplay, replayPlanOf, ReplayError, selectForReplay } from "../../tools/dead-letter/records.ts";
 import { brokersOf } from "../../tools/dead-letter/stack.ts";
+import { renderToolResources } from "../../tools/dead-letter/target.ts";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const original = (id: string, extra: Record<string, unknown> = {}) => ({
   specversion: "1.0",
@@ -145,9 +140,34 @@ describe("reading dead-letter records", () => {
   });
 
   it("subscribes with raw payloads and no dead-letter topic of its own", () => {
-    expect(toolSubscriptions(["a.dlq"])).toEqual([
-      { pubsubname: PUBSUB, topic: "a.dlq", route: "/dead-letters/a.dlq", metadata: { rawPayload: "true" } },
+    expect(rawSubscriptionsOf({ topics: ["a.dlq"], receive: () => undefined })).toEqual([
+      { pubsubname: PUBSUB, topic: "a.dlq", route: "/raw/a.dlq", metadata: { rawPayload: "true" } },
     ]);
+  });
+
+  it("the tool's app is the host's: only its sidecar is answered, and every record is kept and answered SUCCESS, either shape", async () => {
+    const collector = new Collector(["a.dlq"]);
+    const app = await buildToolApp(toolFunction("dead-letter-tool-test", ["a.dlq"], collector), "t".repeat(32));
+    const headers = { "dapr-api-token": "t".repeat(32), "content-type": "application/cloudevents+json" };
+    const deliver = (bytes: string, offset: string) =>
+      app.inject({
+        method: "POST",
+        url: rawRoute("a.dlq"),
+        headers: { ...headers, __offset: offset },
+        payload: JSON.stringify({ data_base64: Buffer.from(bytes).toString("base64") }),
+      });
+    expect((await app.inject({ method: "GET", url: "/dapr/subscribe" })).statusCode).toBe(401);
+    expect((await app.inject({ method: "GET", url: "/dapr/subscribe", headers })).json()).toEqual(
+      rawSubscriptionsOf({ topics: ["a.dlq"], receive: () => undefined }),
+    );
+    const host = text(wrapped(asPublishedByDapr(original("e1"), Topic.TaskEvents)));
+    for (const [bytes, offset] of [[host, "1"], ["not json", "2"], [host, "1"]] as const) {
+      const res = await deliver(bytes, offset);
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toEqual({ status: "SUCCESS" });
+    }
+    expect(collector.entries("a.dlq").map((e) => e.kind)).toEqual(["permanent", "forwarded-by-dapr"]);
+    await app.close();
   });
 });
 
@@ -216,8 +236,10 @@ describe("output", () => {
       deadLetterTopic: "audit-service.dlq",
       replayed: [{ eventId: "e1", type: "task.created.v1", subject: "task-e1", topic: Topic.TaskEvents }],
       skipped: [{ eventId: null, reason: "the original topic is unknown" }],
+      acknowledged: false,
     });
     expect(out).toContain("replayed 1 event to their original topics (audit-service.dlq is unchanged)");
+    expect(out).not.toContain("acknowledged");
     expect(out).toMatch(/e1 +task\.created\.v1 +task-e1 +-> task-events/);
     expect(out).toContain("-: the original topic is unknown");
   });
@@ -243,6 +265,14 @@ describe("arguments", () => {
     expect(parseCommand(["replay", "--consumer", Service.AuditService, "--all"], CONSUMERS)).toMatchObject({ ids: "all" });
   });
 
+  it("acknowledges the consumers named, never all by default", () => {
+    expect(parseCommand(["ack", "--consumer", Service.AuditService, "--consumer", Service.AuditService], CONSUMERS)).toEqual({
+      command: "ack",
+      consumers: [Service.AuditService],
+      json: false,
+    });
+  });
+
   it("shows help without a command, with help, or -h", () => {
     for (const argv of [[], ["help"], ["-h"], ["list", "--help"]]) expect(parseCommand(argv, CONSUMERS)).toEqual({ command: "help" });
   });
@@ -254,6 +284,8 @@ describe("arguments", () => {
     [["replay", "--consumer", Service.AuditService, "--consumer", Service.NotificationService, "--all"], /exactly one/],
     [["list", "--consumer", "task-apii"], /unknown consumer task-apii/],
     [["list", "--id", "a"], /list takes no --id/],
+    [["ack"], /ack needs --consumer/],
+    [["ack", "--consumer", Service.AuditService, "--all"], /ack takes no --id or --all/],
     [["purge"], /unknown command purge/],
     [["list", "--frobnicate"], /frobnicate/],
     [["list", "extra"], /unexpected argument/],
@@ -268,5 +300,41 @@ describe("the running stack", () => {
     const yaml = ["  metadata:", "    - name: brokers", '      value: "127.0.0.1:9092,127.0.0.1:9094"', "    - name: authType", '      value: "none"'].join("\n");
     expect(brokersOf(yaml)).toBe("127.0.0.1:9092,127.0.0.1:9094");
     expect(brokersOf("nothing here")).toBeUndefined();
+  });
+});
+
+describe("the Dapr resources the tool renders for a cluster's Kafka", () => {
+  const render = (access: Parameters<typeof renderToolResources>[0]) => {
+    const dir = mkdtempSync(join(tmpdir(), "dlq-render-"));
+    try {
+      const { resourcesPath, configFile } = renderToolResources(access, dir);
+      const pubsub = parse(readFileSync(join(resourcesPath, "pubsub.yaml"), "utf8")) as {
+        metadata: { name: string };
+        spec: { metadata: { name: string; value?: string; secretKeyRef?: { name: string; key: string } }[] };
+        auth?: { secretStore: string };
+      };
+      const meta = Object.fromEntries(pubsub.spec.metadata.map((m) => [m.name, m.value]));
+      const modes = [join(resourcesPath, "pubsub.yaml"), configFile].map((f) => statSync(f).mode & 0o777);
+      return { pubsub, meta, modes, dirMode: statSync(dir).mode & 0o777 };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it("SCRAM over TLS: Dapr's spelling of the mechanism (SHA-256, not SCRAM-SHA-256, which Dapr takes for PLAIN); files only the user reads", () => {
+    const { pubsub, meta, modes, dirMode } = render({ brokers: ["seed:9092"], ssl: true, sasl: { mechanism: "scram-sha-256", username: "u", password: "p" } });
+    expect(pubsub.metadata.name).toBe(PUBSUB);
+    expect(meta).toMatchObject({ brokers: "seed:9092", authType: "password", saslUsername: "u", saslPassword: "p", saslMechanism: "SHA-256", initialOffset: "oldest" });
+    expect(meta["disableTls"]).toBeUndefined();
+    expect(modes).toEqual([0o600, 0o600]);
+    expect(dirMode).toBe(0o700);
+  });
+
+  it("PLAIN without TLS (a local broker), and no SASL at all", () => {
+    expect(render({ brokers: ["127.0.0.1:1"], ssl: false, sasl: { mechanism: "plain", username: "u", password: "p" } }).meta).toMatchObject({
+      saslMechanism: "PLAIN",
+      disableTls: "true",
+    });
+    expect(render({ brokers: ["127.0.0.1:1"], ssl: false }).meta).toMatchObject({ authType: "none" });
   });
 });

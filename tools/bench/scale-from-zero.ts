@@ -24,11 +24,11 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { Kafka, logLevel, type Admin } from "kafkajs";
 import { z } from "zod";
 import { mintToken } from "../../functions/task-api/auth.ts";
 import { CONSUMERS, KUBERNETES_NAMESPACE, Service, Topic } from "../../shared/catalog/names.ts";
 import { routePath, TaskApiRoute } from "../../shared/catalog/routes.ts";
+import { KafkaReader, plainKafkaAccess } from "../../shared/kafka.ts";
 import { startAutoscaling, type Autoscaling } from "../stack/autoscale.ts";
 import { startFunction } from "../stack/functions.ts";
 import { repoRoot } from "../stack/paths.ts";
@@ -75,8 +75,6 @@ const firstTime = async (check: () => Promise<boolean>, what: string, everyMs = 
   }
 };
 
-const logEndSum = async (admin: Admin, topic: string): Promise<number> =>
-  (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0);
 
 const Deployment = z.object({ spec: z.object({ replicas: z.number() }) });
 
@@ -121,7 +119,7 @@ export const measureScaleFromZero = async (opts: { rounds?: number; log?: (line:
   const secret = `${randomUUID()}${randomUUID()}`;
   const events: ReplicaEvent[] = [];
   let autoscaling: Autoscaling | undefined;
-  const admin = new Kafka({ clientId: "bench-scale-from-zero", brokers: stack.kafkaBrokers.split(","), logLevel: logLevel.NOTHING }).admin();
+  const kafka = new KafkaReader(plainKafkaAccess(stack.kafkaBrokers), "bench-scale-from-zero");
   try {
     autoscaling = await startAutoscaling(stack, {
       dir: join(dataDir, "control-plane"),
@@ -132,7 +130,6 @@ export const measureScaleFromZero = async (opts: { rounds?: number; log?: (line:
     const taskApi = await startFunction(stack, Service.TaskApi, { env: { AUTH_JWT_SECRET: secret } });
     const operatorLog = autoscaling.controlPlane.processes.find((p) => p.name === "keda-operator")?.logFile;
     if (!operatorLog) throw new Error("the control plane runs no KEDA operator");
-    await admin.connect();
     const token = await mintToken(secret, "bench");
     const api = (method: string, path: string, body?: unknown) =>
       fetch(`http://127.0.0.1:${taskApi.publicPort}${path}`, {
@@ -145,16 +142,16 @@ export const measureScaleFromZero = async (opts: { rounds?: number; log?: (line:
       for (let round = 1; round <= rounds; round++) {
         await allAtZero(autoscaling);
         const seen = events.length;
-        const endBefore = await logEndSum(admin, Topic.TaskEvents);
+        const endBefore = await kafka.endOffsetTotal(Topic.TaskEvents);
         const res = await api("POST", TaskApiRoute.Tasks, { title: `scale from zero ${round}` });
         if (res.status !== 201) throw new Error(`task-api answered ${res.status}`);
         const { id } = (await res.json()) as { id: string };
         // Lag appears when task-api's outbox has put the event on the topic.
-        const lagAt = await firstTime(async () => (await logEndSum(admin, Topic.TaskEvents)) > endBefore, "the event on task-events", 5);
+        const lagAt = await firstTime(async () => (await kafka.endOffsetTotal(Topic.TaskEvents)) > endBefore, "the event on task-events", 5);
         const [joinedAt, handledAt] = await Promise.all([
           firstTime(async () => {
-            const { groups } = await admin.describeGroups([CONSUMER]);
-            return (groups[0]?.members.length ?? 0) > 0;
+            const [group] = await kafka.groups([{ group: CONSUMER, topics: [] }]);
+            return (group?.members ?? 0) > 0;
           }, `a member in group ${CONSUMER}`, 20),
           firstTime(async () => {
             const history = (await (await api("GET", routePath(TaskApiRoute.TaskHistory, { id }))).json()) as { entries?: unknown[] };
@@ -194,7 +191,7 @@ export const measureScaleFromZero = async (opts: { rounds?: number; log?: (line:
       median: Object.fromEntries(PARTS.map((p) => [p, median(measured.map((r) => r[p]))])) as unknown as ScaleFromZeroRound,
     };
   } finally {
-    await admin.disconnect().catch(() => undefined);
+    await kafka.close();
     await autoscaling?.stop();
     await stack.stop();
   }

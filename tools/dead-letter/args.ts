@@ -3,7 +3,8 @@ import { parseArgs } from "node:util";
 export type Command =
   | { command: "help" }
   | { command: "list"; consumers: string[]; json: boolean }
-  | { command: "replay"; consumer: string; ids: string[] | "all"; json: boolean };
+  | { command: "replay"; consumer: string; ids: string[] | "all"; json: boolean }
+  | { command: "ack"; consumers: string[]; json: boolean };
 
 export class UsageError extends Error {
   override readonly name = "UsageError";
@@ -14,13 +15,17 @@ export const usage = (consumers: readonly string[]): string =>
     "usage:",
     "  npm run dlq -- list [--consumer <service>]... [--json]",
     "  npm run dlq -- replay --consumer <service> (--id <eventId>... | --all) [--json]",
+    "  npm run dlq -- ack --consumer <service>... [--json]",
     "",
     "list     prints the dead-lettered events of each consumer (all consumers unless --consumer)",
     "replay   re-publishes the original events, unchanged, to the topics they came from;",
-    "         the dead-letter topic itself is not changed",
+    "         the dead-letter topic itself is not changed; --all also acknowledges what it read",
+    "ack      marks every record now on the consumers' dead-letter topics as dealt with:",
+    "         dead-letter depth (the metric and its alert) counts only what comes after",
     "",
     `consumers: ${consumers.join(", ")}`,
-    "stack: the one `npm run dev` runs (STACK_DATA_DIR, default .data/; KAFKA_BROKERS overrides its broker)",
+    "Kafka: KAFKA_BROKERS with KAFKA_SASL_MECHANISM/USERNAME/PASSWORD and KAFKA_TLS (a cluster's);",
+    "       unset: the stack `npm run dev` runs (STACK_DATA_DIR, default .data/)",
   ].join("\n");
 
 /** Parses the tool's arguments; `known` are the consumers a --consumer may name. */
@@ -67,7 +72,12 @@ export const parseCommand = (argv: string[], known: readonly string[]): Command 
       if (ids.some((id) => id.trim() === "")) throw new UsageError("--id needs an event id");
       return { command: "replay", consumer, ids: all ? "all" : ids, json };
     }
+    case "ack": {
+      if (ids.length > 0 || all) throw new UsageError("ack takes no --id or --all: it acknowledges everything on the topics");
+      if (consumers.length === 0) throw new UsageError("ack needs --consumer <service> (repeatable)");
+      return { command: "ack", consumers: [...new Set(consumers)], json };
+    }
     default:
-      throw new UsageError(`unknown command ${command}: list or replay`);
+      throw new UsageError(`unknown command ${command}: list, replay or ack`);
   }
 };

@@ -1,136 +1,17 @@
 /**
- * The pure part of the dead-letter tool: what a dead-letter topic record says,
- * which original event a replay publishes, and how both are printed.
+ * The pure part of the dead-letter tool: which original event a replay publishes,
+ * and how lists and replays are printed. What a record says is read by the
+ * catalog's parseDeadLetter (shared/catalog/dead-letter.ts), as lag-dashboard reads it.
  */
-import { createHash } from "node:crypto";
 import type { z } from "zod";
 import { CloudEventEnvelope } from "../../shared/catalog/cloudevent.ts";
-import { DEAD_LETTER_TYPE, DeadLetterRecord, type DeadLetterKind } from "../../shared/catalog/dead-letter.ts";
-
-/**
- * How an event came to the dead-letter topic:
- * - a DeadLetterKind: the function host wrapped it in a DeadLetterRecord with the reason;
- * - "forwarded-by-dapr": Dapr forwarded the original itself (its own retries ran out,
- *   or it could not deliver it), so the reason is unknown;
- * - "unreadable-record": a record of type DEAD_LETTER_TYPE whose data is not a DeadLetterRecord.
- */
-export type EntryKind = DeadLetterKind | "forwarded-by-dapr" | "unreadable-record";
-
-export const FORWARDED_REASON = "unknown: forwarded by Dapr itself (its delivery retries ran out, or it could not deliver the event)";
-
-/** One record of a dead-letter topic, as the tool lists it. Plain JSON (null for unknown). */
-export interface DeadLetterEntry {
-  kind: EntryKind;
-  /** The original event's id: what `replay --id` selects. */
-  eventId: string | null;
-  type: string | null;
-  /** The task id (the original event's subject, its partition key). */
-  subject: string | null;
-  /** The topic the original event was delivered from, where a replay publishes it. */
-  topic: string | null;
-  reason: string;
-  attempts: number | null;
-  deadLetteredAt: string | null;
-  /** The original event as the consumer received it. */
-  event: unknown;
-}
-
-/** The attributes Dapr adds to an envelope when it publishes; it sets them again on a replay. */
-export const DAPR_ATTRIBUTES = ["topic", "pubsubname", "traceid", "traceparent", "tracestate"] as const;
-
-const stringField = (value: unknown, field: string): string | null => {
-  if (typeof value !== "object" || value === null) return null;
-  const v = (value as Record<string, unknown>)[field];
-  return typeof v === "string" && v !== "" ? v : null;
-};
+import type { DeadLetterEntry } from "../../shared/catalog/dead-letter.ts";
 
 const issuesOf = (error: z.ZodError): string =>
   error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
 
-/**
- * Dapr delivers the records of a raw-payload subscription wrapped in an envelope
- * of its own, the record's bytes in `data_base64`: returns those bytes as text.
- */
-export const recordTextOf = (delivery: unknown): string => {
-  const base64 = stringField(delivery, "data_base64");
-  if (base64 !== null) return Buffer.from(base64, "base64").toString("utf8");
-  if (typeof delivery === "object" && delivery !== null && "data" in delivery) {
-    const data = (delivery as { data: unknown }).data;
-    return typeof data === "string" ? data : JSON.stringify(data);
-  }
-  return typeof delivery === "string" ? delivery : JSON.stringify(delivery);
-};
-
-/** Reads one dead-letter topic record (its value as text): either shape, never throws. */
-export const parseDeadLetter = (text: string): DeadLetterEntry => {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return {
-      kind: "forwarded-by-dapr",
-      eventId: null,
-      type: null,
-      subject: null,
-      topic: null,
-      reason: `${FORWARDED_REASON}; the record is not JSON`,
-      attempts: null,
-      deadLetteredAt: null,
-      event: text,
-    };
-  }
-
-  if (stringField(value, "type") === DEAD_LETTER_TYPE) {
-    const data = (value as { data?: unknown }).data;
-    const record = DeadLetterRecord.safeParse(data);
-    if (record.success) {
-      const r = record.data;
-      return {
-        kind: r.kind,
-        eventId: stringField(r.event, "id"),
-        type: stringField(r.event, "type"),
-        subject: stringField(r.event, "subject"),
-        topic: r.topic,
-        reason: r.reason,
-        attempts: r.attempts,
-        deadLetteredAt: r.deadLetteredAt,
-        event: r.event,
-      };
-    }
-    const event = typeof data === "object" && data !== null ? (data as { event?: unknown }).event : undefined;
-    return {
-      kind: "unreadable-record",
-      eventId: stringField(event, "id"),
-      type: stringField(event, "type"),
-      subject: stringField(event, "subject") ?? stringField(value, "subject"),
-      topic: stringField(data, "topic"),
-      reason: `not a dead-letter record: ${issuesOf(record.error)}`,
-      attempts: null,
-      deadLetteredAt: stringField(data, "deadLetteredAt") ?? stringField(value, "time"),
-      event: event ?? null,
-    };
-  }
-
-  const envelope = CloudEventEnvelope.safeParse(value);
-  return {
-    kind: "forwarded-by-dapr",
-    eventId: stringField(value, "id"),
-    type: stringField(value, "type"),
-    subject: stringField(value, "subject"),
-    // Dapr wrote the topic it was published to into the envelope.
-    topic: stringField(value, "topic"),
-    reason: envelope.success ? FORWARDED_REASON : `${FORWARDED_REASON}; not a CloudEvent: ${issuesOf(envelope.error)}`,
-    attempts: null,
-    deadLetteredAt: null,
-    event: value,
-  };
-};
-
-/** Identifies a delivered record, so a redelivery of the same record is listed once. */
-export const recordKey = (text: string, headers: Record<string, string | string[] | undefined>): string => {
-  const position = ["__topic", "__partition", "__offset", "__key"].map((h) => String(headers[h] ?? "")).join("/");
-  return createHash("sha256").update(position).update("\n").update(text).digest("hex");
-};
+/** The attributes Dapr adds to an envelope when it publishes; it sets them again on a replay. */
+export const DAPR_ATTRIBUTES = ["topic", "pubsubname", "traceid", "traceparent", "tracestate"] as const;
 
 export type ReplayPlan =
   | { ok: true; topic: string; event: CloudEventEnvelope }
@@ -257,7 +138,14 @@ export interface ReplayResult {
   deadLetterTopic: string;
   replayed: { eventId: string; type: string; subject: string | null; topic: string }[];
   skipped: { eventId: string | null; reason: string }[];
+  /** With --all: everything read is acknowledged (dead-letter depth no longer counts it). */
+  acknowledged: boolean;
 }
+
+export const formatAck = (results: { consumer: string; deadLetterTopic: string; acknowledged: number }[]): string =>
+  results
+    .map((r) => `${r.consumer} (${r.deadLetterTopic}): acknowledged ${r.acknowledged === 1 ? "1 record" : `${r.acknowledged} records`}; its dead-letter depth is 0\n`)
+    .join("");
 
 export const formatReplay = (result: ReplayResult): string => {
   const out: string[] = [];
@@ -273,6 +161,7 @@ export const formatReplay = (result: ReplayResult): string => {
     out.push(`skipped ${result.skipped.length} that cannot be replayed:`);
     for (const s of result.skipped) out.push(`  ${s.eventId ?? "-"}: ${s.reason}`);
   }
+  if (result.acknowledged) out.push(`everything read from ${result.deadLetterTopic} is acknowledged (its dead-letter depth counts only what comes after)`);
   out.push("");
   return out.join("\n");
 };

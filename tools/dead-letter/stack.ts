@@ -11,9 +11,10 @@ export const brokersOf = (pubsubYaml: string): string | undefined =>
 
 /**
  * The stack `npm run dev` runs from `dataDir`: its rendered Dapr resources and
- * config, its Kafka (KAFKA_BROKERS, else the brokers in the rendered pub/sub
- * component), its scheduler and Cosmos ports (the dev ports, or their
- * KAFKA_PORT-style overrides), and the daprd provisioning finds.
+ * config, its Kafka (the brokers in the rendered pub/sub component), its
+ * scheduler and Cosmos ports (the dev ports, or their KAFKA_PORT-style
+ * overrides), and the daprd provisioning finds. (With KAFKA_BROKERS set the
+ * tool reads that cluster instead: target.ts.)
  */
 export const connectToRunningStack = async (
   dataDir: string,
@@ -26,8 +27,8 @@ export const connectToRunningStack = async (
   if (!existsSync(pubsubFile) || !existsSync(configFile)) {
     throw new Error(`no Dapr resources in ${daprDir}: start the stack with \`npm run dev\` (or set STACK_DATA_DIR to its data directory)`);
   }
-  const kafkaBrokers = env["KAFKA_BROKERS"] || brokersOf(readFileSync(pubsubFile, "utf8"));
-  if (!kafkaBrokers) throw new Error(`${pubsubFile} names no brokers; set KAFKA_BROKERS`);
+  const kafkaBrokers = brokersOf(readFileSync(pubsubFile, "utf8"));
+  if (!kafkaBrokers) throw new Error(`${pubsubFile} names no brokers`);
   if (!(await kafkaReady(kafkaBrokers).catch(() => false))) {
     throw new Error(`Kafka at ${kafkaBrokers} does not answer: is \`npm run dev\` running?`);
   }
@@ -38,7 +39,7 @@ export const connectToRunningStack = async (
     logDir: join(dataDir, "logs"),
     pidDir: join(dataDir, "pids"),
     kafkaBrokers,
-    externalKafka: Boolean(env["KAFKA_BROKERS"]),
+    externalKafka: false,
     schedulerAddress: `127.0.0.1:${ports.scheduler}`,
     cosmosEndpoint: `https://127.0.0.1:${ports.cosmos}`,
     cosmosKey: LOCAL_COSMOS_KEY,

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import Fastify from "fastify";
 import { mintToken } from "../../functions/task-api/auth.ts";
 import { CONSUMERS, deadLetterTopicOf, Service, TOPIC_CONSUMERS, type ServiceName, type TopicName } from "../../shared/catalog/names.ts";
-import { OffsetReader } from "../../functions/lag-dashboard/offsets.ts";
+import { KafkaReader, plainKafkaAccess } from "../../shared/kafka.ts";
 import { readCosmosStats } from "../stack/cosmos.ts";
 import type { CosmosStats } from "../stack/cosmos-cost.ts";
 import { CpuMeter } from "../stack/cpu.ts";
@@ -51,14 +51,14 @@ export interface ConsumerLag {
 export class LoadSession {
   readonly functions = new Map<string, RunningFunction>();
   readonly cpu = new CpuMeter(liveProcesses);
-  private readonly offsets: OffsetReader;
+  private readonly offsets: KafkaReader;
 
   private constructor(
     readonly stack: Stack,
     readonly receiver: ReminderReceiver,
     private readonly authSecret: string,
   ) {
-    this.offsets = new OffsetReader({ brokers: stack.kafkaBrokers.split(","), ssl: false });
+    this.offsets = new KafkaReader(plainKafkaAccess(stack.kafkaBrokers), "load");
   }
 
   /** Starts the stack in `.data/<name>` and every function. */

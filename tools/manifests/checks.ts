@@ -5,14 +5,15 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { COMPONENTS_USED, DEPLOYED_FUNCTIONS, PUBSUB, STATE_STORE, TASK_API_CALLERS } from "../../shared/catalog/names.ts";
+import { COMPONENTS_USED, DEAD_LETTER_TOOL, DEPLOYED_FUNCTIONS, PUBSUB, Service, STATE_STORE, TASK_API_CALLERS, type ServiceName } from "../../shared/catalog/names.ts";
 import { repoRoot } from "../stack/paths.ts";
 import { checkDaprResources } from "./checks/dapr.ts";
 import { exportedMetrics } from "./checks/exporters.ts";
+import { checkJobs } from "./checks/jobs.ts";
 import { checkKafkaClients, checkStrimziTopics } from "./checks/kafka.ts";
 import { checkScaledObjects } from "./checks/keda.ts";
 import { Rendered, type CheckContext as KindContext, type Resiliency } from "./checks/model.ts";
-import { panelSourceProblems, panelSources, runningExporters, type Exporter } from "./checks/monitoring.ts";
+import { panelSourceProblems, panelSources, ruleProblems, runningExporters, type Exporter } from "./checks/monitoring.ts";
 import { checkNetworkPolicies } from "./checks/network.ts";
 import { checkWorkloads } from "./checks/workloads.ts";
 import { readYamlDocuments, type K8sObject } from "./render.ts";
@@ -33,7 +34,8 @@ export const loadCheckContext = async (): Promise<CheckContext> => {
   return {
     deployed: DEPLOYED_FUNCTIONS,
     componentUsers: {
-      [PUBSUB]: DEPLOYED_FUNCTIONS.filter((service) => COMPONENTS_USED[service].includes(PUBSUB)),
+      // The dead-letter tool's Job (deploy/components/dead-letter-tool) reads and replays through it too.
+      [PUBSUB]: [...DEPLOYED_FUNCTIONS.filter((service) => COMPONENTS_USED[service].includes(PUBSUB)), DEAD_LETTER_TOOL],
       [STATE_STORE]: DEPLOYED_FUNCTIONS.filter((service) => COMPONENTS_USED[service].includes(STATE_STORE)),
     },
     localRetries: local?.spec?.policies?.retries ?? {},
@@ -54,12 +56,14 @@ export const crossCheck = (objects: readonly K8sObject[], context: CheckContext,
   const monitoring = runningExporters(r);
   problems.push(
     ...checkWorkloads(r, context),
+    ...checkJobs(r),
     ...checkNetworkPolicies(r, context),
     ...checkDaprResources(r, context),
     ...checkScaledObjects(r),
     ...checkStrimziTopics(r),
     ...checkKafkaClients(r),
     ...monitoring.problems,
+    ...ruleProblems(r, context.exported, monitoring.running),
     ...panelSourceProblems(panelSources(context.dashboard, context.exported, monitoring.running), overlay),
   );
   return problems;

@@ -23,6 +23,8 @@ export const TARGETS = {
   confluent: { overlay: "deploy/overlays/confluent" },
   "minikube+prometheus-operator": { overlay: "deploy/overlays/minikube", components: ["deploy/components/prometheus-operator"] },
   "cloud+prometheus-operator": { overlay: "deploy/overlays/cloud", components: ["deploy/components/prometheus-operator"] },
+  "minikube+dead-letter-tool": { overlay: "deploy/overlays/minikube", components: ["deploy/components/dead-letter-tool"] },
+  "redpanda+dead-letter-tool": { overlay: "deploy/overlays/redpanda", components: ["deploy/components/dead-letter-tool"] },
 } as const satisfies Record<string, Target>;
 export type TargetName = keyof typeof TARGETS;
 

@@ -9,10 +9,11 @@
  *
  * The CustomResourceDefinitions come from the same pinned modules (KEDA's config/crd/bases, Dapr's
  * charts/dapr/crds), from the Prometheus Operator's module pinned in
- * tools/control-plane/prometheus-operator (PodMonitor and ServiceMonitor only) and from the Strimzi
+ * tools/control-plane/prometheus-operator (PodMonitor, ServiceMonitor and PrometheusRule only) and from the Strimzi
  * copy in tools/manifests/crds/strimzi.
  */
 import { execFile as execFileCb } from "node:child_process";
+import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -33,7 +34,11 @@ const DAPR_MODULE = join(repoRoot, "tools/dapr-build");
 const STRIMZI_CRDS = join(repoRoot, "tools/manifests/crds/strimzi");
 const PROMETHEUS_OPERATOR_MODULE = join(repoRoot, "tools/control-plane/prometheus-operator");
 /** The Prometheus Operator CRDs the manifests use (deploy/components/prometheus-operator). */
-const PROMETHEUS_OPERATOR_CRDS = ["monitoring.coreos.com_podmonitors.yaml", "monitoring.coreos.com_servicemonitors.yaml"];
+const PROMETHEUS_OPERATOR_CRDS = [
+  "monitoring.coreos.com_podmonitors.yaml",
+  "monitoring.coreos.com_servicemonitors.yaml",
+  "monitoring.coreos.com_prometheusrules.yaml",
+];
 
 export interface ControlPlaneBinaries {
   etcd: string;
@@ -195,7 +200,9 @@ const yamlIn = (dir: string): string[] =>
 /** The CRDs and KEDA's webhook configuration, copied out of the pinned modules into the cache once. */
 const ensureManifests = async (): Promise<ControlPlaneManifests> => {
   const inputs = [join(KEDA_MODULE, "go.mod"), join(DAPR_MODULE, "go.mod"), join(PROMETHEUS_OPERATOR_MODULE, "go.mod"), ...yamlIn(STRIMZI_CRDS)];
-  const dir = join(cacheRoot(), `control-plane-crds-${hashOfFiles(inputs)}`);
+  // The list of CRDs taken is part of the key: a cache filled with fewer is not reused.
+  const key = createHash("sha256").update(hashOfFiles(inputs)).update(PROMETHEUS_OPERATOR_CRDS.join("\n")).digest("hex").slice(0, 12);
+  const dir = join(cacheRoot(), `control-plane-crds-${key}`);
   const result = (): ControlPlaneManifests => ({
     crds: ["keda", "dapr", "strimzi", "prometheus-operator"].flatMap((group) => yamlIn(join(dir, group))),
     kedaWebhookConfiguration: join(dir, "keda-webhooks.yaml"),

@@ -104,6 +104,8 @@ export interface SidecarOptions {
   appApiToken?: string;
   /** DAPR_API_TOKEN: required on every call to the sidecar's API but its health endpoint. */
   daprApiToken?: string;
+  /** More environment for daprd (what a `secretstores.local.env` component reads). */
+  env?: Record<string, string>;
 }
 
 export interface Sidecar {
@@ -178,6 +180,7 @@ const startSidecarOnce = async (opts: SidecarOptions): Promise<Sidecar> => {
     pidDir: opts.pidDir,
     env: {
       ...processEnv,
+      ...opts.env,
       ...(opts.appApiToken ? { APP_API_TOKEN: opts.appApiToken } : {}),
       ...(opts.daprApiToken ? { DAPR_API_TOKEN: opts.daprApiToken } : {}),
     },

@@ -3,8 +3,8 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { Kafka, logLevel, type Admin } from "kafkajs";
 import type { TopicSpec } from "../../shared/catalog/names.ts";
+import { kafkaAdmin, KafkaReader, plainKafkaAccess, type KafkaAccess } from "../../shared/kafka.ts";
 import { repoRoot } from "./paths.ts";
 import { startProcess, waitUntil, type ManagedProcess } from "./process.ts";
 
@@ -19,7 +19,31 @@ export interface KafkaOptions {
   pidDir: string;
   port: number;
   controllerPort: number;
+  /**
+   * A second client listener that requires SASL (SASL_PLAINTEXT on `sasl.port`), with one user:
+   * for showing clients against a broker that authenticates, as managed clusters do. The
+   * PLAINTEXT listener stays for the broker itself. SCRAM credentials are written when the
+   * storage is formatted, so they need a fresh `dir`.
+   */
+  sasl?: KafkaSaslListener;
 }
+
+export interface KafkaSaslListener {
+  port: number;
+  mechanism: "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512";
+  username: string;
+  password: string;
+}
+
+/** The server.properties lines of the SASL listener (its JAAS entry holds the PLAIN user; SCRAM users live in the metadata log). */
+const saslProperties = (sasl: KafkaSaslListener): string[] => {
+  const prefix = `listener.name.sasl_plaintext.${sasl.mechanism.toLowerCase()}.sasl.jaas.config`;
+  const jaas =
+    sasl.mechanism === "PLAIN"
+      ? `org.apache.kafka.common.security.plain.PlainLoginModule required user_${sasl.username}="${sasl.password}";`
+      : "org.apache.kafka.common.security.scram.ScramLoginModule required;";
+  return [`sasl.enabled.mechanisms=${sasl.mechanism}`, `${prefix}=${jaas}`];
+};
 
 /** A random cluster id in Kafka's format (base64url of 16 bytes, not starting with '-'). */
 const clusterId = (): string => {
@@ -30,7 +54,7 @@ const clusterId = (): string => {
 };
 
 /** A single-node KRaft broker+controller on loopback, as a child process. */
-export const startKafka = async (opts: KafkaOptions): Promise<{ brokers: string; process: ManagedProcess }> => {
+export const startKafka = async (opts: KafkaOptions): Promise<{ brokers: string; saslBrokers?: string; process: ManagedProcess }> => {
   const logDirs = join(opts.dir, "data");
   const properties = join(opts.dir, "server.properties");
   mkdirSync(opts.dir, { recursive: true });
@@ -40,10 +64,12 @@ export const startKafka = async (opts: KafkaOptions): Promise<{ brokers: string;
       "process.roles=broker,controller",
       "node.id=1",
       `controller.quorum.bootstrap.servers=127.0.0.1:${opts.controllerPort}`,
-      `listeners=PLAINTEXT://127.0.0.1:${opts.port},CONTROLLER://127.0.0.1:${opts.controllerPort}`,
-      `advertised.listeners=PLAINTEXT://127.0.0.1:${opts.port}`,
+      `listeners=PLAINTEXT://127.0.0.1:${opts.port},CONTROLLER://127.0.0.1:${opts.controllerPort}${opts.sasl ? `,SASL_PLAINTEXT://127.0.0.1:${opts.sasl.port}` : ""}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${opts.port}${opts.sasl ? `,SASL_PLAINTEXT://127.0.0.1:${opts.sasl.port}` : ""}`,
       "controller.listener.names=CONTROLLER",
-      "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+      "inter.broker.listener.name=PLAINTEXT",
+      "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+      ...(opts.sasl ? saslProperties(opts.sasl) : []),
       `log.dirs=${logDirs}`,
       // Topics are created explicitly with their partition counts; a typo must not create one.
       "auto.create.topics.enable=false",
@@ -60,7 +86,8 @@ export const startKafka = async (opts: KafkaOptions): Promise<{ brokers: string;
   );
   const jvm = [`-Dlog4j2.configurationFile=${join(repoRoot, "tools/kafka-runtime/log4j2.properties")}`, "-cp", opts.classpath];
   if (!existsSync(join(logDirs, "meta.properties"))) {
-    await execFile(opts.java, [...jvm, "kafka.tools.StorageTool", "format", "-t", clusterId(), "-c", properties, "--standalone"]).catch(
+    const scram = opts.sasl && opts.sasl.mechanism !== "PLAIN" ? ["--add-scram", `${opts.sasl.mechanism}=[name=${opts.sasl.username},password=${opts.sasl.password}]`] : [];
+    await execFile(opts.java, [...jvm, "kafka.tools.StorageTool", "format", "-t", clusterId(), "-c", properties, "--standalone", ...scram]).catch(
       (err: { stdout?: string; stderr?: string }) => {
         throw new Error(`formatting Kafka storage in ${logDirs} failed:\n${err.stdout ?? ""}${err.stderr ?? ""}`);
       },
@@ -75,27 +102,16 @@ export const startKafka = async (opts: KafkaOptions): Promise<{ brokers: string;
   });
   const brokers = `127.0.0.1:${opts.port}`;
   await waitUntil(`Kafka on ${brokers}`, () => kafkaReady(brokers), { process, timeoutMs: 90_000, intervalMs: 500 });
-  return { brokers, process };
+  return { brokers, ...(opts.sasl ? { saslBrokers: `127.0.0.1:${opts.sasl.port}` } : {}), process };
 };
 
-const admin = (brokers: string): Admin =>
-  new Kafka({
-    clientId: "local-stack-admin",
-    brokers: brokers.split(","),
-    logLevel: logLevel.NOTHING,
-    retry: { retries: 2 },
-    connectionTimeout: 3_000,
-  }).admin();
-
-/** True once the broker answers metadata requests. */
-export const kafkaReady = async (brokers: string): Promise<boolean> => {
-  const a = admin(brokers);
+/** True once the broker answers metadata requests (`access`: its SASL/TLS settings, if any). */
+export const kafkaReady = async (brokers: string, access: KafkaAccess = plainKafkaAccess(brokers)): Promise<boolean> => {
+  const reader = new KafkaReader(access, "local-stack-admin");
   try {
-    await a.connect();
-    const cluster = await a.describeCluster();
-    return cluster.brokers.length > 0;
+    return await reader.reachable();
   } finally {
-    await a.disconnect().catch(() => undefined);
+    await reader.close();
   }
 };
 
@@ -103,8 +119,8 @@ export const kafkaReady = async (brokers: string): Promise<boolean> => {
  * Creates each topic that does not exist yet. An existing topic with fewer
  * partitions than asked for is an error (keys would map differently after growth).
  */
-export const ensureTopics = async (brokers: string, topics: TopicSpec[]): Promise<void> => {
-  const a = admin(brokers);
+export const ensureTopics = async (brokers: string, topics: TopicSpec[], access: KafkaAccess = plainKafkaAccess(brokers)): Promise<void> => {
+  const a = kafkaAdmin(access, "local-stack-admin", { retries: 2 });
   await a.connect();
   try {
     const existing = new Set(await a.listTopics());

@@ -1,9 +1,11 @@
 /**
  * Test-only Kafka reads: what a topic holds, keys included, to check what Dapr
- * published. Production code never reads or writes Kafka directly.
+ * published (a kafkajs consumer: tests only). Offsets come from shared/kafka.ts like everywhere
+ * else. Production code never reads or writes records directly.
  */
 import { randomUUID } from "node:crypto";
 import { Kafka, logLevel } from "kafkajs";
+import { KafkaReader, plainKafkaAccess } from "../../shared/kafka.ts";
 
 export interface TopicRecord {
   partition: number;
@@ -62,22 +64,19 @@ export const readTopicUntil = async (
 
 /** Sum of log-end offsets of a topic: grows by one per record written. */
 export const endOffsetTotal = async (brokers: string, topic: string): Promise<number> => {
-  const admin = client(brokers).admin();
-  await admin.connect();
+  const reader = new KafkaReader(plainKafkaAccess(brokers), "test-reader");
   try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    return offsets.reduce((sum, p) => sum + Number(p.high), 0);
+    return await reader.endOffsetTotal(topic);
   } finally {
-    await admin.disconnect();
+    await reader.close();
   }
 };
 
 /** Everything a topic holds now: reads until every partition's log-end offset (as of the call) is reached. */
 export const readTopicToEnd = async (brokers: string, topic: string, timeoutMs = 30_000): Promise<TopicRecord[]> => {
-  const admin = client(brokers).admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
-  const last = new Map(ends.filter((p) => Number(p.high) > 0).map((p) => [p.partition, Number(p.high) - 1]));
+  const reader = new KafkaReader(plainKafkaAccess(brokers), "test-reader");
+  const ends = await reader.logEnds([topic]).finally(() => reader.close());
+  const last = new Map([...(ends.get(topic) ?? new Map<number, number>())].filter(([, end]) => end > 0).map(([partition, end]) => [partition, end - 1]));
   if (last.size === 0) return [];
   return readTopicUntil(
     brokers,

@@ -2,7 +2,7 @@
  * Cross-checks of the Dapr resources: components (scopes, topic grants, credentials, offsets),
  * the sidecar Configuration's access control and the Resiliency policy.
  */
-import { PUBSUB, STATE_STORE, type ServiceName } from "../../../shared/catalog/names.ts";
+import { PUBSUB, STATE_STORE } from "../../../shared/catalog/names.ts";
 import { allowedTopics, parseScopeValue, publishingGrants, subscriptionGrants, type TopicGrants } from "../../../shared/catalog/topic-access.ts";
 import {
   list,
@@ -35,7 +35,7 @@ const checkGrant = (id: string, c: Component, key: string, grants: TopicGrants, 
   const granted = parseScopeValue(value);
   for (const app of c.scopes ?? []) {
     const topics = granted.get(app);
-    const expected = grants[app as ServiceName] ?? [];
+    const expected = grants[app as keyof TopicGrants] ?? [];
     if (topics === undefined) add(`${id}: ${key} does not list ${app}, so it may use every topic (the catalog gives it ${list(expected)})`);
     else if (!sameSet(topics, expected)) add(`${id}: ${key} gives ${app} ${list(topics)}, the catalog ${list(expected)}`);
   }

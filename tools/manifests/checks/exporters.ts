@@ -8,9 +8,9 @@ import { join } from "node:path";
 import { Registry } from "prom-client";
 import { lagDashboard } from "../../../functions/lag-dashboard/app.ts";
 import { LagMonitor } from "../../../functions/lag-dashboard/monitor.ts";
-import { OffsetReader } from "../../../functions/lag-dashboard/offsets.ts";
 import { Service } from "../../../shared/catalog/names.ts";
 import { HostMetrics } from "../../../shared/host/metrics.ts";
+import { KafkaReader, plainKafkaAccess } from "../../../shared/kafka.ts";
 import { createLogger } from "../../../shared/logger.ts";
 import { repoRoot } from "../../stack/paths.ts";
 import { KAFKA_EXPORTER_METRICS, type Exporter } from "./monitoring.ts";
@@ -32,7 +32,7 @@ const taskApiMetrics = (): Set<string> => {
 /** lag-dashboard's gauges, from its real definition (nothing connects: the monitor is never started). */
 const lagDashboardMetrics = async (): Promise<Set<string>> => {
   const registry = new Registry();
-  const reader = new OffsetReader({ brokers: ["127.0.0.1:9"], ssl: false });
+  const reader = new KafkaReader(plainKafkaAccess("127.0.0.1:9"), Service.LagDashboard);
   lagDashboard.build({ monitor: new LagMonitor(reader, [], createLogger(Service.LagDashboard, "silent")), registry });
   return namesOf(registry);
 };

@@ -4,6 +4,7 @@
  * and lag-dashboard's admin client.
  */
 import { allTopics, PUBSUB, Service } from "../../../shared/catalog/names.ts";
+import { DAPR_SASL_MECHANISM, KEDA_SASL_MECHANISM, type KafkaSaslMechanism } from "../../../shared/kafka.ts";
 import {
   containerOf,
   envOf,
@@ -24,12 +25,13 @@ import {
  */
 export const KAFKA_AUTH_CONFIGMAP = "kafka-auth";
 
-/** Dapr's saslMechanism → KEDA's sasl. */
-export const KEDA_SASL_OF: Readonly<Record<string, string>> = {
-  "SCRAM-SHA-256": "scram_sha256",
-  "SCRAM-SHA-512": "scram_sha512",
-  PLAIN: "plaintext",
-};
+/**
+ * Dapr's saslMechanism → KEDA's sasl, for the mechanisms Dapr's Kafka component knows by those
+ * names (shared/kafka.ts: "SCRAM-SHA-256" is not one of them; Dapr would speak PLAIN).
+ */
+export const KEDA_SASL_OF: Readonly<Record<string, string>> = Object.fromEntries(
+  (Object.keys(DAPR_SASL_MECHANISM) as KafkaSaslMechanism[]).map((m) => [DAPR_SASL_MECHANISM[m], KEDA_SASL_MECHANISM[m]]),
+);
 
 const sameRef = (a: { name?: string; key?: string } | undefined, b: { name?: string; key?: string } | undefined): boolean =>
   a !== undefined && b !== undefined && a.name === b.name && a.key === b.key;
@@ -99,7 +101,7 @@ export const checkKafkaClients = (r: Rendered): string[] => {
   const password = meta("saslPassword")?.secretKeyRef;
   const mechanism = metaValue(pubsub, "saslMechanism") ?? "";
   const sasl = KEDA_SASL_OF[mechanism];
-  if (!sasl) add(`Component/${PUBSUB}: saslMechanism "${mechanism}" is none of ${list(Object.keys(KEDA_SASL_OF))}`);
+  if (!sasl) add(`Component/${PUBSUB}: saslMechanism "${mechanism}" is none of ${list(Object.keys(KEDA_SASL_OF))} (Dapr's Kafka component speaks PLAIN for any other value)`);
   if (!username || !password) add(`Component/${PUBSUB}: saslUsername and saslPassword must come from a Secret (secretKeyRef)`);
   const tls = metaValue(pubsub, "disableTls") === "true" ? "disable" : "enable";
 

@@ -186,7 +186,7 @@ export interface CheckContext {
   /** The functions the manifests run. */
   deployed: readonly ServiceName[];
   /** For each Dapr component, the apps whose code uses it: its scopes must be exactly these. */
-  componentUsers: Readonly<Record<string, readonly ServiceName[]>>;
+  componentUsers: Readonly<Record<string, readonly string[]>>;
   /** The retry policies of dapr/local/resources/resiliency.yaml: the cluster keeps the same bounds. */
   localRetries: Readonly<Record<string, Retry>>;
   /** The apps allowed to invoke task-api's internal API (functions/task-api/app.ts). */

@@ -3,9 +3,11 @@
  * serves it and whether that exporter runs there and is scraped (the plain scrape config, and the
  * Prometheus Operator's PodMonitors when that component is in). Every panel needs a source.
  */
+import { isDeepStrictEqual } from "node:util";
 import { parse } from "yaml";
 import { Service } from "../../../shared/catalog/names.ts";
 import { list, type ConfigMap, type Deployment, type Kafka, type Monitor, type Rendered } from "./model.ts";
+import type { K8sObject } from "../render.ts";
 
 export type Exporter = "function /metrics" | "task-api /metrics" | "lag-dashboard /metrics" | "Strimzi kafka-exporter" | "daprd";
 export const EXPORTERS: readonly Exporter[] = ["function /metrics", "task-api /metrics", "lag-dashboard /metrics", "Strimzi kafka-exporter", "daprd"];
@@ -42,6 +44,44 @@ export const SCRAPE_JOBS: Readonly<Record<Exporter, { job: string; port: string 
 };
 
 export const SCRAPE_CONFIGMAP = "taskapp-prometheus-scrape";
+export const RULES_CONFIGMAP = "taskapp-prometheus-rules";
+
+interface RuleGroup {
+  name?: string;
+  rules?: { alert?: string; record?: string; expr?: string; for?: string; labels?: unknown; annotations?: unknown }[];
+}
+
+const METRIC = /\b(taskapp|kafka|dapr|nodejs|process)_[a-z0-9_]+/g;
+
+/**
+ * The alerting rules: the ConfigMap's file for a plain Prometheus; with the Prometheus Operator, a
+ * PrometheusRule with the same groups; every metric a rule reads exported by something that runs
+ * and is scraped here (a rule on a metric nothing serves never fires).
+ */
+export const ruleProblems = (r: Rendered, exported: Readonly<Record<Exporter, ReadonlySet<string>>>, running: ReadonlySet<Exporter>): string[] => {
+  const problems: string[] = [];
+  const text = r.named(r.core<ConfigMap>("ConfigMap"), RULES_CONFIGMAP)?.data?.["prometheus-rules.yaml"];
+  if (!text) return [`ConfigMap/${RULES_CONFIGMAP}: no prometheus-rules.yaml`];
+  const groups = (parse(text) as { groups?: RuleGroup[] }).groups ?? [];
+  if (groups.length === 0) problems.push(`ConfigMap/${RULES_CONFIGMAP}: no rule groups`);
+  for (const group of groups) {
+    for (const rule of group.rules ?? []) {
+      const name = rule.alert ?? rule.record ?? "(unnamed)";
+      for (const metric of new Set(rule.expr?.match(METRIC) ?? [])) {
+        const exporters = EXPORTERS.filter((e) => exported[e].has(metric));
+        if (!exporters.some((e) => running.has(e))) {
+          problems.push(`${RULES_CONFIGMAP}: rule ${name} reads ${metric}, which ${exporters.length === 0 ? "no exporter serves" : `only ${list(exporters)} serve${exporters.length === 1 ? "s" : ""}, not run or not scraped here`}`);
+        }
+      }
+    }
+  }
+  for (const rule of r.of<K8sObject & { spec?: { groups?: RuleGroup[] } }>("PrometheusRule", "monitoring.coreos.com")) {
+    if (!isDeepStrictEqual(rule.spec?.groups ?? [], groups)) {
+      problems.push(`PrometheusRule/${rule.metadata.name}: its groups differ from deploy/monitoring/prometheus-rules.yaml (ConfigMap ${RULES_CONFIGMAP})`);
+    }
+  }
+  return problems;
+};
 
 interface Panel {
   title: string;

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { KafkaAccessConfig, kafkaAccessOf } from "../../functions/lag-dashboard/kafka-access.ts";
+import { KafkaAccessConfig, kafkaAccessOf } from "../../shared/kafka.ts";
 import { ConfigError, parseConfig } from "../../shared/config.ts";
 
 const access = (env: Record<string, string>) => kafkaAccessOf(parseConfig(KafkaAccessConfig, env));
 
-describe("lag-dashboard's Kafka settings (KAFKA_*)", () => {
+describe("Kafka settings (KAFKA_*), as lag-dashboard and the dead-letter tool read them", () => {
   it("without SASL: brokers only, plaintext", () => {
     expect(access({ KAFKA_BROKERS: "a:9092, b:9092" })).toEqual({ brokers: ["a:9092", "b:9092"], ssl: false });
     expect(access({ KAFKA_BROKERS: "a:9092", KAFKA_SASL_MECHANISM: "none" })).toEqual({ brokers: ["a:9092"], ssl: false });

@@ -127,7 +127,9 @@ export const ensureTopics = async (brokers: string, topics: TopicSpec[], access:
     const missing = topics.filter((t) => !existing.has(t.name));
     if (missing.length > 0) {
       await a.createTopics({
-        waitForLeaders: true,
+        // kafkajs's own wait gives up on a metadata answer that does not know the topic yet (a
+        // busy broker's first answer): wait for the leaders here instead.
+        waitForLeaders: false,
         topics: missing.map((t) => ({
           topic: t.name,
           numPartitions: t.partitions,
@@ -135,6 +137,21 @@ export const ensureTopics = async (brokers: string, topics: TopicSpec[], access:
           ...(t.retentionMs ? { configEntries: [{ name: "retention.ms", value: String(t.retentionMs) }] } : {}),
         })),
       });
+      const names = missing.map((t) => t.name);
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const led = await a.fetchTopicMetadata({ topics: names }).then(
+          ({ topics: described }) =>
+            missing.every((t) => {
+              const partitions = described.find((d) => d.name === t.name)?.partitions ?? [];
+              return partitions.length >= t.partitions && partitions.every((p) => p.leader >= 0);
+            }),
+          () => false,
+        );
+        if (led) break;
+        if (Date.now() > deadline) throw new Error(`topics ${names.join(", ")} have no leader 30 s after they were created`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
     }
     const present = topics.filter((t) => existing.has(t.name));
     if (present.length > 0) {

@@ -2,15 +2,10 @@ import { z } from "zod";
 import { APP_PORT, DAPRD_PORTS, TASK_API_PUBLIC_PORT } from "./catalog/ports.ts";
 
 /** Parses configuration once at start-up; a bad value stops the process with every problem named. */
-export const parseConfig = <S extends z.ZodType>(
-  schema: S,
-  env: Record<string, string | undefined> = process.env,
-): z.output<S> => {
+export const parseConfig = <S extends z.ZodType>(schema: S, env: Record<string, string | undefined> = process.env): z.output<S> => {
   const result = schema.safeParse(env);
   if (result.success) return result.data;
-  const problems = result.error.issues
-    .map((issue) => `  ${issue.path.join(".") || "(root)"}: ${issue.message}`)
-    .join("\n");
+  const problems = result.error.issues.map((issue) => `  ${issue.path.join(".") || "(root)"}: ${issue.message}`).join("\n");
   throw new ConfigError(`invalid configuration:\n${problems}`);
 };
 
@@ -34,7 +29,9 @@ export const HostConfig = z.object({
    * The token the sidecar sends on every call into the app (dapr-api-token; daprd's APP_API_TOKEN).
    * Required: a function answers nothing but /healthz and /metrics to a caller without it.
    */
-  APP_API_TOKEN: z.string({ message: "required: the token the sidecar sends on every call into the app (daprd's APP_API_TOKEN)" }).min(16, "at least 16 characters"),
+  APP_API_TOKEN: z
+    .string({ message: "required: the token the sidecar sends on every call into the app (daprd's APP_API_TOKEN)" })
+    .min(16, "at least 16 characters"),
   /** The token the sidecar asks for on its own API (daprd's DAPR_API_TOKEN); set wherever the sidecar is started with it. */
   DAPR_API_TOKEN: z.string().min(16, "at least 16 characters").optional(),
   /**

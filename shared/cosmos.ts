@@ -72,7 +72,6 @@ const evenIfCreatedMeanwhile = async <T>(open: () => Promise<T>): Promise<T> => 
   }
 };
 
-
 /** What one point operation answered: its status, and the document for a success. */
 export interface PointResult<T> {
   status: number;

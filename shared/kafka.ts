@@ -96,7 +96,11 @@ export interface KafkaAccess {
 /** A broker on loopback without TLS or SASL (the local stack's). */
 export const plainKafkaAccess = (brokers: string): KafkaAccess => ({ brokers: splitBrokers(brokers), ssl: false });
 
-const splitBrokers = (brokers: string): string[] => brokers.split(",").map((b) => b.trim()).filter((b) => b !== "");
+const splitBrokers = (brokers: string): string[] =>
+  brokers
+    .split(",")
+    .map((b) => b.trim())
+    .filter((b) => b !== "");
 
 export const kafkaAccessOf = (config: KafkaAccessConfig): KafkaAccess => {
   const mechanism = config.KAFKA_SASL_MECHANISM;
@@ -237,9 +241,7 @@ export class KafkaReader {
   async committed(group: string, topics: readonly string[]): Promise<Map<string, Map<number, number>>> {
     const admin = await this.ready();
     const committed = await admin.fetchOffsets({ groupId: group, topics: [...topics] });
-    return new Map(
-      committed.map((c) => [c.topic, new Map(c.partitions.filter((p) => Number(p.offset) >= 0).map((p) => [p.partition, Number(p.offset)]))]),
-    );
+    return new Map(committed.map((c) => [c.topic, new Map(c.partitions.filter((p) => Number(p.offset) >= 0).map((p) => [p.partition, Number(p.offset)]))]));
   }
 
   /** The consumer groups that exist. */

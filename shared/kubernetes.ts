@@ -95,7 +95,9 @@ export const kubeAccessInCluster = (env: Record<string, string | undefined> = pr
     try {
       return readFileSync(file, "utf8").trim();
     } catch (err) {
-      throw new Error(`in-cluster access: cannot read ${file} (is automountServiceAccountToken off for this pod?): ${err instanceof Error ? err.message : String(err)}`);
+      throw new Error(
+        `in-cluster access: cannot read ${file} (is automountServiceAccountToken off for this pod?): ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
   };
   // An IPv6 address needs brackets in a URL.

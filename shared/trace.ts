@@ -186,13 +186,7 @@ export const flushSpans = (): Promise<void> => reporter?.flush() ?? Promise.reso
  * A span of ours, a child of `parent` (a new trace when there is none). With no reporter the work
  * runs in the parent's context as it came (a new trace id only when none came), and nothing is timed.
  */
-export const startSpan = (
-  name: string,
-  kind: SpanKind,
-  parent: TraceContext | undefined,
-  tags: Record<string, string> = {},
-  remoteService?: string,
-): Span => {
+export const startSpan = (name: string, kind: SpanKind, parent: TraceContext | undefined, tags: Record<string, string> = {}, remoteService?: string): Span => {
   const sink = reporter;
   if (!sink || (parent && !parent.sampled)) return { trace: parent ?? newTrace(), end() {} };
   const trace: TraceContext = {
@@ -225,13 +219,7 @@ export const startSpan = (
 };
 
 /** Runs `work` in a span of ours (child of the current trace), ended with its outcome. */
-export const inSpan = async <T>(
-  name: string,
-  kind: SpanKind,
-  tags: Record<string, string>,
-  work: () => Promise<T>,
-  remoteService?: string,
-): Promise<T> => {
+export const inSpan = async <T>(name: string, kind: SpanKind, tags: Record<string, string>, work: () => Promise<T>, remoteService?: string): Promise<T> => {
   const span = startSpan(name, kind, currentTrace(), tags, remoteService);
   try {
     const result = await inTrace(span.trace, work);

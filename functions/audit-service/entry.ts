@@ -21,13 +21,11 @@ import type { AuditChange, AuditEntry } from "../../shared/catalog/audit.ts";
 type Summary<E extends AnyEvent> = (data: EventData<E>) => AuditChange;
 
 /** Drops absent values, so an entry holds only what the event said. */
-const facts = (values: Record<string, unknown>): AuditChange =>
-  Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined));
+const facts = (values: Record<string, unknown>): AuditChange => Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined));
 
 /** What each event says happened to its task. Every event of the catalog has one. */
 export const summaries: { [E in AnyEvent as E["type"]]: Summary<E> } = {
-  [TaskCreated.type]: ({ task }) =>
-    facts({ title: task.title, status: task.status, priority: task.priority, dueAt: task.dueAt, remindAt: task.remindAt }),
+  [TaskCreated.type]: ({ task }) => facts({ title: task.title, status: task.status, priority: task.priority, dueAt: task.dueAt, remindAt: task.remindAt }),
   [TaskUpdated.type]: ({ changes }) => changes,
   [TaskCompleted.type]: ({ task }) => facts({ status: task.status, completedAt: task.completedAt }),
   [TaskDeleted.type]: ({ deletedAt }) => ({ deletedAt }),
@@ -46,12 +44,7 @@ const utc = (time: string | undefined): string | undefined => {
 };
 
 /** The entry for an event; an event without a readable time is placed at the time it was recorded. */
-export const entryOf = <E extends AnyEvent>(
-  def: E,
-  event: CloudEvent<EventData<E>>,
-  change: AuditChange,
-  recordedAt: Date,
-): AuditEntry => {
+export const entryOf = <E extends AnyEvent>(def: E, event: CloudEvent<EventData<E>>, change: AuditChange, recordedAt: Date): AuditEntry => {
   const recorded = recordedAt.toISOString();
   const { taskId, userId } = event.data as { taskId: string; userId: string };
   return {

@@ -6,11 +6,7 @@ import type { AuditChange } from "../../shared/catalog/audit.ts";
 import { entryOf, summaries } from "./entry.ts";
 
 /** Every event of a task, whatever its topic, becomes one entry of the task's audit trail. */
-const recordInAuditTrail = <E extends AnyEvent>(
-  def: E,
-  summarize: (data: EventData<E>) => AuditChange,
-  deps: { entries: AuditLog },
-): Consumer<E> =>
+const recordInAuditTrail = <E extends AnyEvent>(def: E, summarize: (data: EventData<E>) => AuditChange, deps: { entries: AuditLog }): Consumer<E> =>
   defineConsumer({
     event: def,
     async handle(event, { log, now }) {

@@ -136,8 +136,7 @@ export const scalingOf = (spec: ScalerSpec, offsetsByTopic: ReadonlyMap<string, 
     const partitions = offsetsByTopic.get(trigger.topic) ?? [];
     const lag = partitions.reduce((sum, p) => sum + partitionLag(p, trigger), 0);
     const threshold = Math.max(1, trigger.lagThreshold);
-    const metric =
-      !trigger.allowIdleConsumers && Math.floor(lag / threshold) > partitions.length ? partitions.length * threshold : lag;
+    const metric = !trigger.allowIdleConsumers && Math.floor(lag / threshold) > partitions.length ? partitions.length * threshold : lag;
     return {
       topic: trigger.topic,
       lag,
@@ -148,9 +147,6 @@ export const scalingOf = (spec: ScalerSpec, offsetsByTopic: ReadonlyMap<string, 
   });
   const active = triggers.some((t) => t.active);
   const wanted = Math.max(0, ...triggers.map((t) => t.wantedReplicas));
-  const replicas =
-    active || spec.minReplicaCount > 0
-      ? Math.min(spec.maxReplicaCount, Math.max(spec.minReplicaCount, active ? 1 : 0, wanted))
-      : 0;
+  const replicas = active || spec.minReplicaCount > 0 ? Math.min(spec.maxReplicaCount, Math.max(spec.minReplicaCount, active ? 1 : 0, wanted)) : 0;
   return { triggers, active, replicas, atZero: replicas === 0 };
 };

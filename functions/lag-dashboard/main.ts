@@ -13,7 +13,10 @@ import { LagMonitor, loadScalers } from "./monitor.ts";
 const DashboardConfig = z
   .object({
     /** Where the consumers' ScaledObjects are when there is no control plane (the repository's keda/ folder). */
-    KEDA_DIR: z.string().min(1).default(join(import.meta.dirname, "../../keda")),
+    KEDA_DIR: z
+      .string()
+      .min(1)
+      .default(join(import.meta.dirname, "../../keda")),
     /**
      * A control plane to read ScaledObjects, Deployments and HPAs from, instead of KEDA_DIR (a
      * kubeconfig with a bearer token, as `npm run dev -- --autoscale` writes). Not KUBECONFIG: a
@@ -50,9 +53,7 @@ await runFunction(lagDashboard, ({ log, metrics }) => {
   const access = clusterAccessOf(config);
   const api = access && new KubeApi(access);
   const cluster = api && new ClusterReader(api, config.KUBERNETES_NAMESPACE, config.KEDA_METRICS_URL);
-  const monitor = cluster
-    ? new LagMonitor(reader, [], log, undefined, cluster)
-    : new LagMonitor(reader, loadScalers(config.KEDA_DIR), log);
+  const monitor = cluster ? new LagMonitor(reader, [], log, undefined, cluster) : new LagMonitor(reader, loadScalers(config.KEDA_DIR), log);
   return {
     monitor,
     registry: metrics.registry,

@@ -106,12 +106,7 @@ export const comparable = (view: ConsumerView, cluster: ClusterView, steadyForMs
   steadyForMs >= view.keda.pollingInterval * 1000 + sampleEveryMs && cluster.keda.length > 0;
 
 /** How KEDA's figures and the model's differ, trigger by trigger, once they are comparable. */
-export const mismatchOf = (
-  view: ConsumerView,
-  cluster: ClusterView,
-  steadyForMs: number,
-  sampleEveryMs: number,
-): string | undefined => {
+export const mismatchOf = (view: ConsumerView, cluster: ClusterView, steadyForMs: number, sampleEveryMs: number): string | undefined => {
   if (!comparable(view, cluster, steadyForMs, sampleEveryMs)) return undefined;
   const differences: string[] = [];
   view.keda.triggers.forEach((trigger, index) => {
@@ -225,8 +220,7 @@ export class LagMonitor {
       const consumeRate = before && now > before.at ? Math.max(0, ((committedSum - before.committed) * 1000) / (now - before.at)) : 0;
       this.previous.set(service, { at: now, committed: committedSum });
       const dlt = deadLetterTopicOf(service);
-      const byTrigger = <T>(pick: (t: ScalerSpec["triggers"][number]) => T) =>
-        Object.fromEntries(scaler.triggers.map((t) => [t.topic, pick(t)]));
+      const byTrigger = <T>(pick: (t: ScalerSpec["triggers"][number]) => T) => Object.fromEntries(scaler.triggers.map((t) => [t.topic, pick(t)]));
       const view: ConsumerView = {
         service,
         group,

@@ -28,20 +28,26 @@ export interface Channel {
 export const webhookChannel = (url: string, timeoutMs: number): Channel => ({
   name: "webhook",
   async send(message) {
-    const { res, body } = await inSpan("POST webhook", "CLIENT", { "http.url": url }, async () => {
-      let res: Response;
-      try {
-        res = await fetch(url, {
-          method: "POST",
-          headers: { "content-type": "application/json", "idempotency-key": message.eventId, ...traceHeaders(currentTrace()) },
-          body: JSON.stringify(message),
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-      } catch (err) {
-        throw new Error(`webhook unreachable: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-      }
-      return { res, body: (await res.text()).slice(0, 500) };
-    }, "webhook");
+    const { res, body } = await inSpan(
+      "POST webhook",
+      "CLIENT",
+      { "http.url": url },
+      async () => {
+        let res: Response;
+        try {
+          res = await fetch(url, {
+            method: "POST",
+            headers: { "content-type": "application/json", "idempotency-key": message.eventId, ...traceHeaders(currentTrace()) },
+            body: JSON.stringify(message),
+            signal: AbortSignal.timeout(timeoutMs),
+          });
+        } catch (err) {
+          throw new Error(`webhook unreachable: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        }
+        return { res, body: (await res.text()).slice(0, 500) };
+      },
+      "webhook",
+    );
     if (res.ok) return;
     if (res.status === 429 || res.status === 503) throw busy(`webhook is busy: HTTP ${res.status} ${body}`);
     if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {

@@ -14,10 +14,7 @@ const NotifyConfig = z.object({
 await runFunction(notificationService, ({ log, invoker }) => {
   const config = parseConfig(NotifyConfig);
   return {
-    channels: [
-      ...(config.NOTIFY_WEBHOOK_URL ? [webhookChannel(config.NOTIFY_WEBHOOK_URL, config.NOTIFY_WEBHOOK_TIMEOUT_MS)] : []),
-      logChannel(log),
-    ],
+    channels: [...(config.NOTIFY_WEBHOOK_URL ? [webhookChannel(config.NOTIFY_WEBHOOK_URL, config.NOTIFY_WEBHOOK_TIMEOUT_MS)] : []), logChannel(log)],
     tasks: taskApiClient(invoker),
   };
 });

@@ -23,11 +23,7 @@ export const onReminderDue = (deps: { channels: Channel[]; tasks: TaskApiClient 
       });
       if (!sentNow) log.info({ taskId, remindAt }, "reminder already sent: not sent again");
       // Also after a duplicate: the id is derived from this event, so a repeat is one event downstream.
-      await publish(
-        ReminderSent,
-        { taskId, userId, remindAt, channels: deps.channels.map((c) => c.name), at: now().toISOString() },
-        { subject: taskId },
-      );
+      await publish(ReminderSent, { taskId, userId, remindAt, channels: deps.channels.map((c) => c.name), at: now().toISOString() }, { subject: taskId });
       if (sentNow) log.info({ taskId, remindAt }, "reminder sent");
     },
   });

@@ -87,9 +87,6 @@ const addDays = (w: WallTime, days: number): WallTime => {
 
 const weekdayOf = (w: WallTime): (typeof WEEKDAYS)[number] => WEEKDAYS[new Date(Date.UTC(w.year, w.month - 1, w.day)).getUTCDay()]!;
 
-/** Monday-based week index, for counting weekly intervals. */
-const weekIndexOf = (w: WallTime): number => Math.floor((Date.UTC(w.year, w.month - 1, w.day) / 86_400_000 + 3) / 7);
-
 /** Monday-first position of a weekday in its week (MO = 0 … SU = 6). */
 const dayOfWeek = (day: (typeof WEEKDAYS)[number]): number => (WEEKDAYS.indexOf(day) + 6) % 7;
 
@@ -131,11 +128,7 @@ const LAST_DUE = Date.parse("9999-12-31T23:59:59.999Z");
  * when the series ends there (count or MAX_OCCURRENCES reached, past `until`,
  * or past the year 9999).
  */
-export const nextOccurrence = (
-  seriesStart: string,
-  recurrence: Recurrence,
-  occurrence: number,
-): { occurrence: number; dueAt: string } | undefined => {
+export const nextOccurrence = (seriesStart: string, recurrence: Recurrence, occurrence: number): { occurrence: number; dueAt: string } | undefined => {
   const next = occurrence + 1;
   if (next > (recurrence.count ?? MAX_OCCURRENCES) || next > MAX_OCCURRENCES) return undefined;
   const start = wallTimeOf(new Date(seriesStart), recurrence.timeZone);

@@ -24,7 +24,7 @@ export class Admission {
 
   /** Guards every route of `scope` (register it on the public routes only). */
   guard(scope: FastifyInstance): void {
-    scope.addHook("onRequest", async (request, reply) => {
+    scope.addHook("onRequest", async (_request, reply) => {
       if (this.inFlight >= this.options.maxInFlight) {
         this.onRefused();
         return reply

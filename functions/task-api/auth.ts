@@ -20,7 +20,12 @@ export const AuthConfig = z
     AUTH_ISSUER: z.string().min(1).optional(),
     AUTH_AUDIENCE: z.string().min(1).optional(),
     /** The longest a token may be valid: a leaked token is worth at most this. */
-    AUTH_MAX_TOKEN_LIFETIME_S: z.coerce.number().int().min(60).max(30 * 86_400).default(86_400),
+    AUTH_MAX_TOKEN_LIFETIME_S: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .max(30 * 86_400)
+      .default(86_400),
   })
   .refine((c) => c.AUTH_JWT_SECRET || c.AUTH_JWKS_URL, {
     message: "set AUTH_JWT_SECRET (HS256) or AUTH_JWKS_URL",
@@ -96,7 +101,12 @@ const remember = (cache: Map<string, { userId: string; until: number }>, token: 
 };
 
 /** Mints an HS256 token for `userId` (local development, tests, a cluster's demo user), with the issuer and audience task-api expects when it expects them. */
-export const mintToken = (secret: string, userId: string, ttl = "12h", claims: { issuer?: string | undefined; audience?: string | undefined } = {}): Promise<string> => {
+export const mintToken = (
+  secret: string,
+  userId: string,
+  ttl = "12h",
+  claims: { issuer?: string | undefined; audience?: string | undefined } = {},
+): Promise<string> => {
   const jwt = new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(userId).setIssuedAt().setExpirationTime(ttl);
   if (claims.issuer) jwt.setIssuer(claims.issuer);
   if (claims.audience) jwt.setAudience(claims.audience);

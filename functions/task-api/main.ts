@@ -14,7 +14,11 @@ import { TaskService } from "./tasks.ts";
 
 const TaskApiConfig = z.object({
   /** This replica's name on outbox leases; the pod name in a cluster, so a restarted pod resumes its own at once. */
-  OUTBOX_OWNER: z.string().min(1).max(200).default(() => randomUUID()),
+  OUTBOX_OWNER: z
+    .string()
+    .min(1)
+    .max(200)
+    .default(() => randomUUID()),
   /** How long another replica waits before taking over the outbox of one that stopped writing. */
   OUTBOX_LEASE_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
   /**

@@ -7,9 +7,7 @@ import { HttpError } from "../../shared/host/errors.ts";
 import { Instant, MAX_OCCURRENCES, Priority, Recurrence, TaskStatus, type TaskSnapshot } from "../../shared/catalog/task.ts";
 
 /** A user id (a token's `sub`): the partition key of the user's tasks, so kept to characters any store takes. */
-export const UserId = z
-  .string()
-  .regex(/^[\w.@:|+-]{1,128}$/, "a user id is 1–128 letters, digits and _ . @ : | + -");
+export const UserId = z.string().regex(/^[\w.@:|+-]{1,128}$/, "a user id is 1–128 letters, digits and _ . @ : | + -");
 
 /** A task id: task-api makes them (UUIDs); anything else cannot name a task. */
 export const TaskId = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "a task id is 1–64 letters, digits and hyphens");
@@ -135,10 +133,7 @@ export const resolveRemindAt = (dueAt: string | undefined, reminder: ReminderInp
 };
 
 /** Field-level changes between two snapshots, for task.updated events and the audit trail. */
-export const changesBetween = (
-  before: TaskSnapshot,
-  after: TaskSnapshot,
-): Record<string, { from?: unknown; to?: unknown }> => {
+export const changesBetween = (before: TaskSnapshot, after: TaskSnapshot): Record<string, { from?: unknown; to?: unknown }> => {
   const changes: Record<string, { from?: unknown; to?: unknown }> = {};
   const fields = new Set([...Object.keys(before), ...Object.keys(after)]);
   for (const field of fields) {

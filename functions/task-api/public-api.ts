@@ -102,7 +102,10 @@ export const publicApi =
         const given = request.headers["x-correlation-id"];
         const correlation = given === undefined ? undefined : CorrelationId.safeParse(given);
         if (correlation && !correlation.success) {
-          throw new HttpError(400, { error: "invalid request", issues: [{ in: "header", field: "x-correlation-id", message: correlation.error.issues[0]!.message }] });
+          throw new HttpError(400, {
+            error: "invalid request",
+            issues: [{ in: "header", field: "x-correlation-id", message: correlation.error.issues[0]!.message }],
+          });
         }
         const correlationId = correlation?.data ?? randomUUID();
         request.actor = { userId, correlationId };
@@ -150,7 +153,10 @@ const writes = (scope: FastifyInstance, tasks: TaskService) => {
     },
     async (request, reply) => {
       const { task, created } = await tasks.create(request.actor, request.body, request.headers["idempotency-key"]);
-      return reply.code(created ? 201 : 200).header("location", routePath(TaskApiRoute.Task, { id: task.id })).send(task);
+      return reply
+        .code(created ? 201 : 200)
+        .header("location", routePath(TaskApiRoute.Task, { id: task.id }))
+        .send(task);
     },
   );
 

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
-import { type ZodTypeProvider } from "fastify-type-provider-zod";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { TASK_API_CALLERS } from "../../shared/catalog/names.ts";
 import { TaskApiRoute } from "../../shared/catalog/routes.ts";
@@ -35,7 +35,10 @@ const InternalTaskParams = z.object({ userId: UserId, id: TaskId });
 const InternalHeaders = z.object({
   "dapr-caller-app-id": z.string().optional(),
   "idempotency-key": z.string().min(1).max(200).optional(),
-  "x-correlation-id": z.string().regex(/^[\w.:-]{1,128}$/).optional(),
+  "x-correlation-id": z
+    .string()
+    .regex(/^[\w.:-]{1,128}$/)
+    .optional(),
 });
 
 export const sidecarApi =
@@ -48,7 +51,9 @@ export const sidecarApi =
       const { name } = request.params;
       const job = ReminderJob.safeParse(request.body);
       if (!job.success || !job.data.names.includes(name)) {
-        const reason = job.success ? `job ${name} does not belong to task ${job.data.data.taskId}` : job.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+        const reason = job.success
+          ? `job ${name} does not belong to task ${job.data.data.taskId}`
+          : job.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
         request.log.error({ job: name, reason }, "unreadable reminder job: dead-lettered");
         await deps.deadLetters.record({ topic: `job:${name}`, kind: "invalid-data", reason, attempts: 1, original: { job: name, data: request.body ?? null } });
         return {};
@@ -62,7 +67,13 @@ export const sidecarApi =
         const firstFailedAt = reminder.firstFailedAt ?? new Date().toISOString();
         if (Date.now() - Date.parse(firstFailedAt) > REMINDER_RETRY_WINDOW_MS) {
           request.log.error({ err, job: name, attempt }, "reminder could not be handled for a week: dead-lettered");
-          await deps.deadLetters.record({ topic: `job:${name}`, kind: "retries-exhausted", reason: String(err), attempts: attempt, original: { job: name, data: reminder } });
+          await deps.deadLetters.record({
+            topic: `job:${name}`,
+            kind: "retries-exhausted",
+            reason: String(err),
+            attempts: attempt,
+            original: { job: name, data: reminder },
+          });
           return {};
         }
         // Not the scheduler's 10-minute failure policy: a retry job of our own outlasts any outage.
@@ -84,14 +95,20 @@ export const sidecarApi =
       internal.addHook("onRequest", async (request) => {
         const caller = request.headers["dapr-caller-app-id"];
         if (typeof caller !== "string" || !(TASK_API_CALLERS as readonly string[]).includes(caller)) {
-          throw new HttpError(403, { error: "forbidden", reason: `the internal API is for ${TASK_API_CALLERS.join(", ")}, not ${String(caller ?? "anonymous callers")}` });
+          throw new HttpError(403, {
+            error: "forbidden",
+            reason: `the internal API is for ${TASK_API_CALLERS.join(", ")}, not ${String(caller ?? "anonymous callers")}`,
+          });
         }
       });
       const actorOf = (userId: string, correlationId: string | undefined) => ({ userId, correlationId: correlationId ?? randomUUID() });
 
       typed.post(
         TaskApiRoute.UserTasks,
-        { bodyLimit: TASK_BODY_LIMIT, schema: { params: InternalParams, headers: InternalHeaders, body: InternalCreateTaskBody, response: { 200: TaskSnapshot, 201: TaskSnapshot } } },
+        {
+          bodyLimit: TASK_BODY_LIMIT,
+          schema: { params: InternalParams, headers: InternalHeaders, body: InternalCreateTaskBody, response: { 200: TaskSnapshot, 201: TaskSnapshot } },
+        },
         async (request, reply) => {
           const { task, created } = await deps.tasks.create(
             actorOf(request.params.userId, request.headers["x-correlation-id"]),

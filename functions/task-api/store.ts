@@ -84,7 +84,10 @@ export class InvalidCursor extends Error {
  * reaches another user's documents.
  */
 const pageOf = async <T>(container: Container, spec: SqlQuerySpec, partitionKey: string, limit: number, cursor: string | undefined): Promise<Page<T>> => {
-  const digest = createHash("sha256").update(JSON.stringify([spec, partitionKey])).digest("base64url").slice(0, 16);
+  const digest = createHash("sha256")
+    .update(JSON.stringify([spec, partitionKey]))
+    .digest("base64url")
+    .slice(0, 16);
   let continuationToken: string | undefined;
   if (cursor !== undefined) {
     const decoded = CursorContent.safeParse(parseJson(Buffer.from(cursor, "base64url").toString("utf8")));
@@ -193,11 +196,7 @@ export class TaskStore {
    * costs one request unless another write came in between (then it reads and
    * tries again). A decision to change nothing is only taken on a fresh read.
    */
-  async update(
-    userId: string,
-    id: string,
-    change: (doc: TaskDoc) => TaskDoc | undefined,
-  ): Promise<{ before: TaskDoc; after: TaskDoc } | undefined> {
+  async update(userId: string, id: string, change: (doc: TaskDoc) => TaskDoc | undefined): Promise<{ before: TaskDoc; after: TaskDoc } | undefined> {
     let before = this.cache.get(cacheKey(userId, id));
     let fresh = false;
     for (let attempt = 1; ; attempt++) {

@@ -152,11 +152,7 @@ export class TaskService {
   ) {}
 
   /** A user's create (CreateTaskBody), or the next occurrence of a series (InternalCreateTaskBody). */
-  async create(
-    actor: Actor,
-    body: CreateTaskBody | InternalCreateTaskBody,
-    idempotencyKey?: string,
-  ): Promise<{ task: TaskSnapshot; created: boolean }> {
+  async create(actor: Actor, body: CreateTaskBody | InternalCreateTaskBody, idempotencyKey?: string): Promise<{ task: TaskSnapshot; created: boolean }> {
     const cap = this.limits.maxLiveTasks;
     if (cap !== undefined && (await this.liveTasks(actor.userId)) >= cap) throw new TooManyTasks(cap);
     const at = this.now().toISOString();
@@ -178,10 +174,7 @@ export class TaskService {
       version: 1,
       ...(reminder ? { reminderRule: reminder } : {}),
       ...(idempotencyKey ? { idempotency: { key: idempotencyKey, bodyHash: hashOf(body) } } : {}),
-      outbox: [
-        events.outboxEntry(TaskCreated, { taskId: id, userId: actor.userId, task }),
-        ...this.reminderEffects(undefined, task, events),
-      ],
+      outbox: [events.outboxEntry(TaskCreated, { taskId: id, userId: actor.userId, task }), ...this.reminderEffects(undefined, task, events)],
     };
     let written: TaskDoc;
     try {
@@ -364,12 +357,7 @@ export class TaskService {
    * open and its reminder has not fired, removed when it is completed, deleted,
    * or its reminder is taken away. A changed time overwrites the job.
    */
-  private reminderEffects(
-    before: TaskDoc | undefined,
-    after: TaskSnapshot | undefined,
-    events: WriteEvents,
-    ending?: "completed" | "deleted",
-  ): OutboxEntry[] {
+  private reminderEffects(before: TaskDoc | undefined, after: TaskSnapshot | undefined, events: WriteEvents, ending?: "completed" | "deleted"): OutboxEntry[] {
     // A remind time already past when the write is handled (a slow request, an edit) still fires,
     // at once: an acknowledged reminder is never silently dropped. One that fired is done: an edit
     // that keeps it does not schedule it again.

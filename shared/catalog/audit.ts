@@ -42,7 +42,6 @@ export const AuditEntry = z.object({
 });
 export type AuditEntry = z.infer<typeof AuditEntry>;
 
-
 /**
  * The one field a trail is queried in order by: the time, then the place within the write, as
  * sortable text. Stored with each entry (not part of the entry read back), so a page boundary

@@ -39,8 +39,7 @@ export const DeadLetterRecord = z.object({
 export type DeadLetterRecord = z.infer<typeof DeadLetterRecord>;
 
 /** The dead-letter records of one consumer, as an event definition (what its host publishes). */
-export const deadLetterEventOf = (service: string) =>
-  defineEvent({ topic: deadLetterTopicOf(service), type: DEAD_LETTER_TYPE, schema: DeadLetterRecord });
+export const deadLetterEventOf = (service: string) => defineEvent({ topic: deadLetterTopicOf(service), type: DEAD_LETTER_TYPE, schema: DeadLetterRecord });
 
 /**
  * How an event came to the dead-letter topic:
@@ -76,8 +75,7 @@ const stringField = (value: unknown, field: string): string | null => {
   return typeof v === "string" && v !== "" ? v : null;
 };
 
-const issuesOf = (error: z.ZodError): string =>
-  error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+const issuesOf = (error: z.ZodError): string => error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
 
 /** Reads one dead-letter topic record (its value as text): either shape, never throws. */
 export const parseDeadLetter = (text: string): DeadLetterEntry => {

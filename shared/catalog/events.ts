@@ -32,9 +32,7 @@ const FieldChange = z.object({
 export const TaskCreated = defineEvent({
   topic: Topic.TaskEvents,
   type: "task.created.v1",
-  schema: z
-    .object({ ...ids, task: TaskSnapshot.describe("The task as created.") })
-    .describe("A task was created."),
+  schema: z.object({ ...ids, task: TaskSnapshot.describe("The task as created.") }).describe("A task was created."),
 });
 
 export const TaskUpdated = defineEvent({
@@ -44,9 +42,7 @@ export const TaskUpdated = defineEvent({
     .object({
       ...ids,
       task: TaskSnapshot.describe("The task after the change."),
-      changes: z
-        .record(z.string(), FieldChange)
-        .describe("The changed fields of the task, by field name."),
+      changes: z.record(z.string(), FieldChange).describe("The changed fields of the task, by field name."),
     })
     .describe("Fields of a task changed."),
 });
@@ -54,9 +50,7 @@ export const TaskUpdated = defineEvent({
 export const TaskCompleted = defineEvent({
   topic: Topic.TaskEvents,
   type: "task.completed.v1",
-  schema: z
-    .object({ ...ids, task: TaskSnapshot.describe("The task as completed.") })
-    .describe("A task was completed."),
+  schema: z.object({ ...ids, task: TaskSnapshot.describe("The task as completed.") }).describe("A task was completed."),
 });
 
 export const TaskDeleted = defineEvent({
@@ -105,9 +99,7 @@ export const ReminderCancelled = defineEvent({
     .object({
       ...ids,
       remindAt: Instant.describe("When the cancelled reminder would have fired."),
-      reason: z
-        .enum(["completed", "deleted", "rescheduled", "removed"])
-        .describe("Why the reminder was cancelled."),
+      reason: z.enum(["completed", "deleted", "rescheduled", "removed"]).describe("Why the reminder was cancelled."),
     })
     .describe("A scheduled reminder was cancelled and will not fire."),
 });

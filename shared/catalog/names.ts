@@ -58,11 +58,7 @@ export const KUBERNETES_NAMESPACE = "taskapp";
 export const TASK_API_CALLERS: readonly ServiceName[] = [Service.RecurringTaskService, Service.NotificationService];
 
 /** The services that consume topics; each has its own consumer group and dead-letter topic. */
-export const CONSUMERS = [
-  Service.RecurringTaskService,
-  Service.NotificationService,
-  Service.AuditService,
-] as const;
+export const CONSUMERS = [Service.RecurringTaskService, Service.NotificationService, Service.AuditService] as const;
 
 /**
  * The services with a dead-letter topic: every consumer, for what it gives up on; task-api, for

@@ -31,13 +31,7 @@ const KNOWN_ZONES = new Set<string>(["UTC"]);
 export const Recurrence = z
   .object({
     frequency: z.enum(["daily", "weekly", "monthly", "yearly"]).describe("Calendar unit the series repeats in."),
-    interval: z
-      .number()
-      .int()
-      .min(1)
-      .max(366)
-      .default(1)
-      .describe("Repeats every `interval` units (2 with weekly = every other week)."),
+    interval: z.number().int().min(1).max(366).default(1).describe("Repeats every `interval` units (2 with weekly = every other week)."),
     /** For weekly recurrences: the days it falls on. */
     weekdays: z.array(Weekday).min(1).max(7).optional().describe("For weekly recurrences: the days it falls on."),
     /** Last instant an occurrence may be due. */

@@ -80,7 +80,13 @@ export const parseScopeValue = (value: string): Map<string, string[]> =>
       .filter((entry) => entry.trim() !== "")
       .map((entry) => {
         const [app = "", topics = ""] = entry.split("=");
-        return [app.trim(), topics.split(",").map((t) => t.trim()).filter((t) => t !== "")];
+        return [
+          app.trim(),
+          topics
+            .split(",")
+            .map((t) => t.trim())
+            .filter((t) => t !== ""),
+        ];
       }),
   );
 

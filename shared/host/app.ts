@@ -1,12 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
-import Fastify, {
-  LogController,
-  type FastifyBaseLogger,
-  type FastifyError,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-} from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { PUBSUB } from "../catalog/names.ts";
@@ -53,9 +46,7 @@ export const subscriptionsOf = (fn: FunctionDef, deadLetterTopic: string, topics
   }));
 
 const BulkRequest = z.object({
-  entries: z.array(
-    z.looseObject({ entryId: z.string(), event: z.unknown(), contentType: z.string().optional() }),
-  ),
+  entries: z.array(z.looseObject({ entryId: z.string(), event: z.unknown(), contentType: z.string().optional() })),
 });
 
 /**
@@ -89,9 +80,7 @@ export const buildApp = async (fn: FunctionDef, deps: HostDeps & { appApiToken: 
     app.getDefaultJsonParser("error", "ignore"),
   );
 
-  app.get("/metrics", async (_request, reply) =>
-    reply.header("content-type", metrics.registry.contentType).send(await metrics.registry.metrics()),
-  );
+  app.get("/metrics", async (_request, reply) => reply.header("content-type", metrics.registry.contentType).send(await metrics.registry.metrics()));
 
   app.get("/dapr/subscribe", async () => [
     ...subscriptionsOf(fn, dispatcher.deadLetterTopic, dispatcher.topics),
@@ -205,7 +194,10 @@ export const requireAppToken = (app: FastifyInstance, token: string): void => {
     const given = request.headers["dapr-api-token"];
     const presented = Buffer.from(typeof given === "string" ? given : "");
     if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) {
-      throw new Unauthorized(given === undefined ? "this port answers the function's Dapr sidecar only: dapr-api-token missing" : "dapr-api-token does not match", "dapr-app");
+      throw new Unauthorized(
+        given === undefined ? "this port answers the function's Dapr sidecar only: dapr-api-token missing" : "dapr-api-token does not match",
+        "dapr-app",
+      );
     }
   });
 };

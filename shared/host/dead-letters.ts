@@ -49,4 +49,7 @@ export const deadLetterWriter = (service: string, publisher: Publisher): DeadLet
 };
 
 const hashOf = (raw: unknown): string =>
-  createHash("sha256").update(JSON.stringify(raw) ?? String(raw)).digest("hex").slice(0, 32);
+  createHash("sha256")
+    .update(JSON.stringify(raw) ?? String(raw))
+    .digest("hex")
+    .slice(0, 32);

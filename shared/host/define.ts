@@ -52,6 +52,7 @@ export const BULK_DELIVERY_RELAXED: BulkOptions = { maxMessagesCount: 100, maxAw
 export interface FunctionDef {
   /** The service name: Dapr app-id, consumer group, dead-letter topic owner, `service` in logs. */
   readonly name: string;
+  // biome-ignore lint/suspicious/noExplicitAny: one list holds consumers of different events (handle's parameter makes Consumer invariant); defineConsumer types each one
   readonly consumers: readonly Consumer<any>[];
   /**
    * Routes the sidecar calls besides event delivery: job callbacks, the internal API other

@@ -199,5 +199,4 @@ class AttemptCounter {
   }
 }
 
-const issuesOf = (error: z.ZodError): string =>
-  error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+const issuesOf = (error: z.ZodError): string => error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");

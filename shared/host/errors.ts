@@ -35,8 +35,7 @@ export class PublishError extends Error {
   }
 }
 
-export const describeError = (err: unknown): string =>
-  err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+export const describeError = (err: unknown): string => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
 
 /**
  * A failure with the HTTP answer it deserves: the host's error handler sends

@@ -12,10 +12,8 @@ import { STATE_STORE } from "../catalog/names.ts";
 import { DependencyBusy } from "./errors.ts";
 import { callSidecar, type SidecarAddress } from "./sidecar.ts";
 
-export interface Once {
-  /** Runs `effect` unless it already ran for `key`; true if it ran now. */
-  (key: string, effect: () => Promise<void>): Promise<boolean>;
-}
+/** Runs `effect` unless it already ran for `key`; true if it ran now. */
+export type Once = (key: string, effect: () => Promise<void>) => Promise<boolean>;
 
 /** Another delivery holds the claim: retry later (not counted as a failed attempt). */
 export class ClaimBusy extends DependencyBusy {
@@ -66,7 +64,8 @@ export const daprStateClient = (opts: SidecarAddress & { store?: string }): Stat
   };
 };
 
-export const createOnce = (state: StateClient, leaseMs = 15_000, now: () => number = Date.now): Once =>
+export const createOnce =
+  (state: StateClient, leaseMs = 15_000, now: () => number = Date.now): Once =>
   async (key, effect) => {
     const lease = (): ClaimValue => ({ status: "pending", until: now() + leaseMs });
     if (!(await state.tryWrite(key, lease()))) {

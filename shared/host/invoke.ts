@@ -7,11 +7,7 @@ export interface InvokeResult {
 }
 
 export interface Invoker {
-  invoke(
-    appId: string,
-    path: string,
-    request?: { method?: string; body?: unknown; headers?: Record<string, string> },
-  ): Promise<InvokeResult>;
+  invoke(appId: string, path: string, request?: { method?: string; body?: unknown; headers?: Record<string, string> }): Promise<InvokeResult>;
 }
 
 export class InvokeError extends Error {

@@ -36,12 +36,9 @@ export const withRetry = (attempt: PublishAttempt, policy: RetryPolicy = DEFAULT
         return await attempt(topic, event);
       } catch (err) {
         if (tries >= policy.attempts) {
-          throw new PublishError(
-            `publish of ${event.type} ${event.id} to ${topic} failed after ${tries} attempts: ${describeError(err)}`,
-            topic,
-            event.id,
-            { cause: err },
-          );
+          throw new PublishError(`publish of ${event.type} ${event.id} to ${topic} failed after ${tries} attempts: ${describeError(err)}`, topic, event.id, {
+            cause: err,
+          });
         }
         await sleep(Math.round(delay * (0.5 + Math.random() / 2)));
         delay = Math.min(delay * 2, policy.maxDelayMs);
@@ -56,7 +53,8 @@ export const withRetry = (attempt: PublishAttempt, policy: RetryPolicy = DEFAULT
  * type, source and subject; `partitionKey` keys the Kafka record by subject.
  * The SDK reports failures as `{ error }` rather than throwing: turned into a throw here.
  */
-export const daprPublishAttempt = (client: DaprClient, pubsub: string = PUBSUB): PublishAttempt =>
+export const daprPublishAttempt =
+  (client: DaprClient, pubsub: string = PUBSUB): PublishAttempt =>
   async (topic, event) => {
     const metadata: Record<string, string> = {};
     if (event.subject) metadata["partitionKey"] = event.subject;
@@ -79,9 +77,8 @@ export type BulkPublishAttempt = (topic: string, events: CloudEventEnvelope[]) =
  * the SDK reads that as "nothing failed". Here anything but a 2xx fails every entry, unless daprd
  * names the entries that failed (then only those). A request that hangs fails after `timeoutMs`.
  */
-export const daprBulkPublishAttempt = (
-  opts: SidecarAddress & { pubsub?: string; timeoutMs?: number },
-): BulkPublishAttempt =>
+export const daprBulkPublishAttempt =
+  (opts: SidecarAddress & { pubsub?: string; timeoutMs?: number }): BulkPublishAttempt =>
   async (topic, events) => {
     const path = `/v1.0-alpha1/publish/bulk/${opts.pubsub ?? PUBSUB}/${encodeURIComponent(topic)}`;
     const body = events.map((event, i) => ({
@@ -100,8 +97,8 @@ export const daprBulkPublishAttempt = (
     if (res.status >= 200 && res.status < 300) return events.map((): Outcome<void> => ({ ok: true, value: undefined }));
     const named = failedEntriesOf(text);
     const error = new Error(`bulk publish to ${topic}: HTTP ${res.status} ${text.slice(0, 500)}`);
-    return events.map((_, i): Outcome<void> =>
-      named.size > 0 && !named.has(String(i)) ? { ok: true, value: undefined } : { ok: false, error: named.get(String(i)) ?? error },
+    return events.map(
+      (_, i): Outcome<void> => (named.size > 0 && !named.has(String(i)) ? { ok: true, value: undefined } : { ok: false, error: named.get(String(i)) ?? error }),
     );
   };
 
@@ -136,9 +133,7 @@ export const tracedPublisher = (publisher: Publisher): Publisher => ({
 const failedEntriesOf = (body: string): Map<string, Error> => {
   try {
     const parsed = JSON.parse(body) as { failedEntries?: { entryId?: string; error?: string }[] };
-    return new Map(
-      (parsed.failedEntries ?? []).flatMap((e) => (e.entryId ? [[e.entryId, new Error(`daprd: ${e.error ?? "failed"}`)] as const] : [])),
-    );
+    return new Map((parsed.failedEntries ?? []).flatMap((e) => (e.entryId ? [[e.entryId, new Error(`daprd: ${e.error ?? "failed"}`)] as const] : [])));
   } catch {
     return new Map();
   }
@@ -188,6 +183,5 @@ const silentSdkLogger = { error() {}, warn() {}, info() {}, verbose() {}, debug(
  * several are ready at once (a single event leaves at once, alone), each with
  * bounded retries, each carrying the trace it was published in.
  */
-export const createDaprPublisher = (
-  opts: SidecarAddress & { retry?: RetryPolicy; batching?: BatchingOptions },
-): Publisher => tracedPublisher(withRetry(batchedPublishAttempt(daprBulkPublishAttempt(opts), opts.batching), opts.retry));
+export const createDaprPublisher = (opts: SidecarAddress & { retry?: RetryPolicy; batching?: BatchingOptions }): Publisher =>
+  tracedPublisher(withRetry(batchedPublishAttempt(daprBulkPublishAttempt(opts), opts.batching), opts.retry));

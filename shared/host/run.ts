@@ -31,9 +31,11 @@ const usesStateStore = (service: string): boolean => {
   return declared === undefined || declared.includes(STATE_STORE);
 };
 
-const undeclaredOnce = (service: string): Once => async () => {
-  throw new Error(`${service} claims an effect with once(), but COMPONENTS_USED in shared/catalog/names.ts does not give it ${STATE_STORE}`);
-};
+const undeclaredOnce =
+  (service: string): Once =>
+  async () => {
+    throw new Error(`${service} claims an effect with once(), but COMPONENTS_USED in shared/catalog/names.ts does not give it ${STATE_STORE}`);
+  };
 
 /** Prints a configuration problem and stops the process; other errors propagate. */
 export const exitOnConfigError = (service: string, err: unknown): never => {
@@ -65,10 +67,7 @@ export const wireHost = (service: string, config: HostConfig): HostContext => {
 };
 
 /** A function's apps over its host, not listening yet: the sidecar-facing one, and the public one if it has a public API. */
-export const buildFunctionApps = async (
-  fn: FunctionDef,
-  host: HostContext,
-): Promise<{ app: FastifyInstance; publicApp: FastifyInstance | undefined }> => ({
+export const buildFunctionApps = async (fn: FunctionDef, host: HostContext): Promise<{ app: FastifyInstance; publicApp: FastifyInstance | undefined }> => ({
   app: await buildApp(fn, {
     publisher: host.publisher,
     once: host.once,

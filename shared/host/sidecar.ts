@@ -30,8 +30,7 @@ export class SidecarUnreachable extends Error {
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
-export const sidecarHeaders = (sidecar: SidecarAddress): Record<string, string> =>
-  sidecar.apiToken ? { "dapr-api-token": sidecar.apiToken } : {};
+export const sidecarHeaders = (sidecar: SidecarAddress): Record<string, string> => (sidecar.apiToken ? { "dapr-api-token": sidecar.apiToken } : {});
 
 export const callSidecar = (
   sidecar: SidecarAddress,

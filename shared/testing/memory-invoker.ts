@@ -15,7 +15,13 @@ export class MemoryInvoker implements Invoker {
   constructor(private readonly answer: (call: InvokeCall) => InvokeResult | Promise<InvokeResult> = () => ({ status: 404, body: undefined })) {}
 
   async invoke(appId: string, path: string, request: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<InvokeResult> {
-    const call: InvokeCall = { appId, path: `/${path.replace(/^\//, "")}`, method: request.method ?? "GET", body: request.body, headers: request.headers ?? {} };
+    const call: InvokeCall = {
+      appId,
+      path: `/${path.replace(/^\//, "")}`,
+      method: request.method ?? "GET",
+      body: request.body,
+      headers: request.headers ?? {},
+    };
     this.calls.push(call);
     return this.answer(call);
   }

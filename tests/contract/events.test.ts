@@ -25,9 +25,7 @@ const dataOf = (example: Json): Json => example["data"] as Json;
 /** JSON Schemas as exported to docs/schemas, validated with ajv: independent of zod. */
 const ajv = new Ajv2020({ strict: true, allErrors: true });
 ajvFormats.default(ajv);
-const validators = new Map<string, ValidateFunction>(
-  ALL_EVENTS.map((event) => [event.type, ajv.compile(readJson(schemaFileOf(event)))]),
-);
+const validators = new Map<string, ValidateFunction>(ALL_EVENTS.map((event) => [event.type, ajv.compile(readJson(schemaFileOf(event)))]));
 
 const validatorOf = (event: EventDef): ValidateFunction => {
   const validate = validators.get(event.type);
@@ -46,8 +44,7 @@ const requiredDataFields = (event: EventDef): string[] => {
   return typeof data === "object" ? (data.required ?? []) : [];
 };
 
-const without = (record: Json, field: string): Json =>
-  Object.fromEntries(Object.entries(record).filter(([key]) => key !== field));
+const without = (record: Json, field: string): Json => Object.fromEntries(Object.entries(record).filter(([key]) => key !== field));
 
 describe("event catalog", () => {
   it("has unique types", () => {

@@ -21,13 +21,7 @@ const stack = inject("stack");
 const secret = "fuzz-secret-".padEnd(48, "x");
 const reportDir = join(stack.dataDir, "artifacts", "api-fuzz");
 
-const CHECKS = [
-  "not_a_server_error",
-  "status_code_conformance",
-  "content_type_conformance",
-  "response_schema_conformance",
-  "unsupported_method",
-];
+const CHECKS = ["not_a_server_error", "status_code_conformance", "content_type_conformance", "response_schema_conformance", "unsupported_method"];
 
 let api: RunningFunction;
 let st: string;
@@ -54,16 +48,26 @@ describe("task-api under an API fuzzer", () => {
       [
         "run",
         `http://127.0.0.1:${api.publicPort}/openapi.json`,
-        "--checks", CHECKS.join(","),
-        "--max-examples", "25",
-        "--max-time", "60",
-        "--seed", "20261130",
-        "--workers", "1",
-        "--request-timeout", "10",
-        "--header", `Authorization: Bearer ${token}`,
-        "--report", "ndjson,junit",
-        "--report-ndjson-path", ndjson,
-        "--report-junit-path", join(reportDir, "junit.xml"),
+        "--checks",
+        CHECKS.join(","),
+        "--max-examples",
+        "25",
+        "--max-time",
+        "60",
+        "--seed",
+        "20261130",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "10",
+        "--header",
+        `Authorization: Bearer ${token}`,
+        "--report",
+        "ndjson,junit",
+        "--report-ndjson-path",
+        ndjson,
+        "--report-junit-path",
+        join(reportDir, "junit.xml"),
         "--no-color",
       ],
       // Its example cache goes beside the report, not into the working tree.
@@ -72,7 +76,10 @@ describe("task-api under an API fuzzer", () => {
       (r) => ({ code: 0, out: r.stdout + r.stderr }),
       (err: { code?: number; stdout?: string; stderr?: string }) => ({ code: err.code ?? 1, out: `${err.stdout ?? ""}${err.stderr ?? ""}` }),
     );
-    const events = readFileSync(ndjson, "utf8").split("\n").filter(Boolean).map((line) => JSON.parse(line) as NdjsonEvent);
+    const events = readFileSync(ndjson, "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as NdjsonEvent);
     let requests = 0;
     const failures: string[] = [];
     for (const e of events) {
@@ -80,7 +87,8 @@ describe("task-api under an API fuzzer", () => {
       if (!recorder) continue;
       requests += Object.keys(recorder.cases ?? {}).length;
       for (const checks of Object.values(recorder.checks ?? {})) {
-        for (const check of checks) if (check.status.toLowerCase() === "failure") failures.push(`${check.name}: ${JSON.stringify(check.failure_info).slice(0, 400)}`);
+        for (const check of checks)
+          if (check.status.toLowerCase() === "failure") failures.push(`${check.name}: ${JSON.stringify(check.failure_info).slice(0, 400)}`);
       }
     }
     console.log(`[api fuzz] ${requests} generated requests, ${failures.length} failed checks; report in ${reportDir}`);

@@ -100,7 +100,13 @@ describe("audit trail", () => {
   it("records every event of a task's writes, and task-api's history returns them in order with their correlation ids", async () => {
     const user = `auditor-${run}`;
     const remindAt = new Date(Date.now() + 3_600_000).toISOString();
-    const created = await call(user, "POST", "/tasks", { title: "Write report", priority: "high", reminder: { remindAt } }, { "x-correlation-id": `create-${run}` });
+    const created = await call(
+      user,
+      "POST",
+      "/tasks",
+      { title: "Write report", priority: "high", reminder: { remindAt } },
+      { "x-correlation-id": `create-${run}` },
+    );
     expect(created.status).toBe(201);
     const id = created.body!["id"] as string;
     expect((await call(user, "PATCH", `/tasks/${id}`, { status: "in_progress", progress: 50 }, { "x-correlation-id": `start-${run}` })).status).toBe(200);
@@ -126,9 +132,14 @@ describe("audit trail", () => {
       expect(entry.causationId).toBeUndefined();
     }
     expect(history.map((e) => e.topic)).toEqual([
-      Topic.TaskEvents, Topic.Reminders,
-      Topic.TaskEvents, Topic.TaskUpdates, Topic.TaskUpdates,
-      Topic.TaskEvents, Topic.TaskUpdates, Topic.Reminders,
+      Topic.TaskEvents,
+      Topic.Reminders,
+      Topic.TaskEvents,
+      Topic.TaskUpdates,
+      Topic.TaskUpdates,
+      Topic.TaskEvents,
+      Topic.TaskUpdates,
+      Topic.Reminders,
     ]);
     expect(history.map((e) => e.change)).toEqual([
       { title: "Write report", status: "open", priority: "high", remindAt },
@@ -159,9 +170,39 @@ describe("audit trail", () => {
     // update last, the reminder first; published in reverse, on two topics.
     const at = new Date(Date.now() + 1_000).toISOString();
     const write = [
-      [ReminderSent.topic, envelope({ event: ReminderSent, data: { taskId: id, userId: user, remindAt: at, channels: ["log"], at }, subject: id, source: producerName, time: at, writeSeq: 0 })],
-      [TaskCompleted.topic, envelope({ event: TaskCompleted, data: { taskId: id, userId: user, task: snapshot(id, user, { status: "completed", completedAt: at }) }, subject: id, source: producerName, time: at, writeSeq: 1 })],
-      [TaskProgressChanged.topic, envelope({ event: TaskProgressChanged, data: { taskId: id, userId: user, progress: 100, at }, subject: id, source: producerName, time: at, writeSeq: 2 })],
+      [
+        ReminderSent.topic,
+        envelope({
+          event: ReminderSent,
+          data: { taskId: id, userId: user, remindAt: at, channels: ["log"], at },
+          subject: id,
+          source: producerName,
+          time: at,
+          writeSeq: 0,
+        }),
+      ],
+      [
+        TaskCompleted.topic,
+        envelope({
+          event: TaskCompleted,
+          data: { taskId: id, userId: user, task: snapshot(id, user, { status: "completed", completedAt: at }) },
+          subject: id,
+          source: producerName,
+          time: at,
+          writeSeq: 1,
+        }),
+      ],
+      [
+        TaskProgressChanged.topic,
+        envelope({
+          event: TaskProgressChanged,
+          data: { taskId: id, userId: user, progress: 100, at },
+          subject: id,
+          source: producerName,
+          time: at,
+          writeSeq: 2,
+        }),
+      ],
     ] as const;
     for (const [topic, event] of [...write].reverse()) await publish(topic, event);
 
@@ -232,7 +273,7 @@ describe("audit trail", () => {
     await publish(TaskUpdated.topic, next);
 
     const records = await readTopicUntil(stack.kafkaBrokers, deadLetterTopicOf(Service.AuditService), (rs) =>
-      rs.some((r) => ((r.value as { data?: { event?: { id?: string } } }).data?.event?.id) === bad.id),
+      rs.some((r) => (r.value as { data?: { event?: { id?: string } } }).data?.event?.id === bad.id),
     );
     const dead = records.find((r) => (r.value as { data?: { event?: { id?: string } } }).data?.event?.id === bad.id)!;
     expect(dead.key).toBe(taskId);

@@ -36,7 +36,7 @@ const artifacts = join(stack.dataDir, "artifacts");
 const webhook = Fastify();
 const accepted = new Map<string, number>();
 let url = "";
-let open = () => undefined as void;
+let open: () => void = () => undefined;
 let opened = Promise.resolve();
 const closeWebhook = () => {
   opened = new Promise<void>((resolve) => (open = resolve));
@@ -142,9 +142,7 @@ const DashboardConsumer = z.object({
   }),
 });
 const dashboardView = async (): Promise<Map<string, z.output<typeof DashboardConsumer>>> => {
-  const body = z
-    .object({ consumers: z.array(DashboardConsumer) })
-    .parse(await (await fetch(`http://127.0.0.1:${dashboard.publicPort}/api/lag`)).json());
+  const body = z.object({ consumers: z.array(DashboardConsumer) }).parse(await (await fetch(`http://127.0.0.1:${dashboard.publicPort}/api/lag`)).json());
   return new Map(body.consumers.map((c) => [c.service, c]));
 };
 
@@ -181,7 +179,12 @@ describe("KEDA scaling the consumers on a local control plane", () => {
         const view = await dashboardView();
         return CONSUMERS.every((s) => {
           const c = view.get(s)!;
-          return c.totalLag > 0 && c.cluster.compared && c.cluster.keda.length === c.keda.triggers.length && c.keda.triggers.every((t, i) => c.cluster.keda[i]!.value === t.metric);
+          return (
+            c.totalLag > 0 &&
+            c.cluster.compared &&
+            c.cluster.keda.length === c.keda.triggers.length &&
+            c.keda.triggers.every((t, i) => c.cluster.keda[i]!.value === t.metric)
+          );
         });
       },
       { timeoutMs: 30_000, intervalMs: 500 },
@@ -189,8 +192,14 @@ describe("KEDA scaling the consumers on a local control plane", () => {
     const view = await dashboardView();
     for (const service of CONSUMERS) {
       const c = view.get(service)!;
-      expect(c.cluster.keda.map((k) => k.value), service).toEqual(c.keda.triggers.map((t) => t.metric));
-      expect(c.cluster.keda.map((k) => k.active), service).toEqual(c.keda.triggers.map((t) => t.active));
+      expect(
+        c.cluster.keda.map((k) => k.value),
+        service,
+      ).toEqual(c.keda.triggers.map((t) => t.metric));
+      expect(
+        c.cluster.keda.map((k) => k.active),
+        service,
+      ).toEqual(c.keda.triggers.map((t) => t.active));
       expect(c.cluster.compared, service).toBe(true);
       expect(c.cluster.mismatch, service).toBeUndefined();
     }
@@ -204,7 +213,15 @@ describe("KEDA scaling the consumers on a local control plane", () => {
     mkdirSync(artifacts, { recursive: true });
     browser = await chromium.launch({
       executablePath: chromiumPath,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
     const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
     await page.goto(`http://127.0.0.1:${dashboard.publicPort}/`);
@@ -219,7 +236,8 @@ describe("KEDA scaling the consumers on a local control plane", () => {
       // The page polls every 2 s: wait for it to show the copies ready, as the Deployment's status says.
       await waitUntil(
         "the page to show notification-service copies ready",
-        async () => /([2-9]|\d\d) ready/.test((await page.locator(`[data-service="${Service.NotificationService}"] [data-role="deployment"]`).textContent()) ?? ""),
+        async () =>
+          /([2-9]|\d\d) ready/.test((await page.locator(`[data-service="${Service.NotificationService}"] [data-role="deployment"]`).textContent()) ?? ""),
         { timeoutMs: 20_000, intervalMs: 200 },
       );
       await page.screenshot({ path: join(artifacts, "autoscaling-scale-up.png"), fullPage: true });
@@ -246,10 +264,14 @@ describe("KEDA scaling the consumers on a local control plane", () => {
     expect(Math.max(...asked.map((e) => e.replicas))).toBeGreaterThanOrEqual(2);
     // At zero the copies are being stopped (sidecar first, then the app finishing its work within its grace period).
     const stopped = [...CONSUMERS].flatMap((service) => [...(pids.get(service) ?? [])].map((pid) => ({ service, pid })));
-    await waitUntil(`the stopped copies' processes (${stopped.map((s) => `${s.service} ${s.pid}`).join(", ")}) to exit`, async () => stopped.every(({ pid }) => !alive(pid)), {
-      timeoutMs: 30_000,
-      intervalMs: 200,
-    });
+    await waitUntil(
+      `the stopped copies' processes (${stopped.map((s) => `${s.service} ${s.pid}`).join(", ")}) to exit`,
+      async () => stopped.every(({ pid }) => !alive(pid)),
+      {
+        timeoutMs: 30_000,
+        intervalMs: 200,
+      },
+    );
   }, 240_000);
 
   it("wakes recurring-task-service from zero on a burst: one next occurrence per completed task, then zero after the cooldown", async () => {
@@ -264,16 +286,26 @@ describe("KEDA scaling the consumers on a local control plane", () => {
       z
         .object({ tasks: z.array(z.object({ id: z.string(), seriesId: z.string().optional(), occurrence: z.number().optional() })) })
         .parse((await callTaskApi("GET", "/tasks?sort=dueAt")).body).tasks;
-    await waitUntil("a next occurrence for every completed task", async () => {
-      const all = await tasks();
-      return completed.every((id) => all.some((t) => t.seriesId === id && t.occurrence === 2));
-    }, { timeoutMs: 60_000, intervalMs: 500 });
+    await waitUntil(
+      "a next occurrence for every completed task",
+      async () => {
+        const all = await tasks();
+        return completed.every((id) => all.some((t) => t.seriesId === id && t.occurrence === 2));
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
 
     const woke = events.slice(before).find((e) => e.kind === "desired" && e.service === Service.RecurringTaskService && e.replicas >= 1);
     expect(woke, "KEDA asked for recurring-task-service").toBeDefined();
     await allAtZero(90_000);
     const all = await tasks();
-    for (const id of completed) expect(all.filter((t) => t.seriesId === id).map((t) => t.occurrence).sort()).toEqual([1, 2]);
+    for (const id of completed)
+      expect(
+        all
+          .filter((t) => t.seriesId === id)
+          .map((t) => t.occurrence)
+          .sort(),
+      ).toEqual([1, 2]);
     const copies = [...(pids.get(Service.RecurringTaskService) ?? [])];
     await waitUntil(`recurring-task-service's processes (${copies.join(", ")}) to exit`, async () => copies.every((pid) => !alive(pid)), {
       timeoutMs: 30_000,

@@ -100,8 +100,7 @@ const createTask = async (user: string, body: Record<string, unknown>) => {
 const inSeconds = (s: number) => new Date(Date.now() + s * 1000).toISOString();
 const eventsFor = (records: TopicRecord[], taskId: string, type: string) =>
   records.filter((r) => (r.value as CloudEventEnvelope).subject === taskId && (r.value as CloudEventEnvelope).type === type);
-const until = (what: string, check: () => boolean, timeoutMs = 30_000) =>
-  waitUntil(what, async () => check(), { timeoutMs, intervalMs: 100 });
+const until = (what: string, check: () => boolean, timeoutMs = 30_000) => waitUntil(what, async () => check(), { timeoutMs, intervalMs: 100 });
 
 beforeAll(async () => {
   await webhook.start();

@@ -64,8 +64,7 @@ let consumerApp: FunctionUnderTest;
 /** The stack as the CLI finds it from its data directory. */
 let connected: StackInfo;
 
-const noted = (note: string, subject: string): CloudEventEnvelope =>
-  envelope({ event: Noted, data: { note }, subject, source: "test" });
+const noted = (note: string, subject: string): CloudEventEnvelope => envelope({ event: Noted, data: { note }, subject, source: "test" });
 
 const recordFor = (id: string) => (records: { value: unknown }[]) =>
   records.some((r) => {

@@ -131,7 +131,10 @@ describe("npm run dev", () => {
       await waitUntil(
         "one trace in Zipkin with task-api's request and audit-service's handling of its event",
         async () => {
-          const traces = (await (await fetch(`${zipkin}/api/v2/traces?serviceName=audit-service&limit=10`)).json()) as { name?: string; localEndpoint?: { serviceName?: string } }[][];
+          const traces = (await (await fetch(`${zipkin}/api/v2/traces?serviceName=audit-service&limit=10`)).json()) as {
+            name?: string;
+            localEndpoint?: { serviceName?: string };
+          }[][];
           return traces.some(
             (t) =>
               t.some((s) => s.localEndpoint?.serviceName === "task-api" && s.name === "post /tasks") &&

@@ -78,8 +78,7 @@ const publish = async (step: string, behaviour: Happened["behaviour"], subject: 
   return event;
 };
 
-const deadLetters = (records: TopicRecord[]) =>
-  records.map((r) => ({ key: r.key, ce: r.value as { type: string; id: string; data: unknown } }));
+const deadLetters = (records: TopicRecord[]) => records.map((r) => ({ key: r.key, ce: r.value as { type: string; id: string; data: unknown } }));
 
 beforeAll(async () => {
   await ensureTopics(stack.kafkaBrokers, [
@@ -101,9 +100,7 @@ afterAll(async () => {
 describe("publish through daprd, deliver through daprd", () => {
   it("puts the event on Kafka keyed by its subject, with our CloudEvent id, type and source", async () => {
     const sent = await publish("keyed", "succeed", "task-keyed");
-    const records = await readTopicUntil(stack.kafkaBrokers, topic, (rs) =>
-      rs.some((r) => (r.value as { id?: string }).id === sent.id),
-    );
+    const records = await readTopicUntil(stack.kafkaBrokers, topic, (rs) => rs.some((r) => (r.value as { id?: string }).id === sent.id));
     const record = records.find((r) => (r.value as { id?: string }).id === sent.id)!;
     expect(record.key).toBe("task-keyed");
     expect(record.value).toMatchObject({
@@ -140,13 +137,13 @@ describe("publish through daprd, deliver through daprd", () => {
     const poison = await publish("poison", "fail-permanently", "task-poison", 1);
     const after = await publish("after-poison", "succeed", "task-poison", 2);
 
-    await waitFor("the event after the poison one", () =>
-      seen.find((s) => s.consumer === consumerName && s.event.id === after.id),
-    );
+    await waitFor("the event after the poison one", () => seen.find((s) => s.consumer === consumerName && s.event.id === after.id));
     expect(attemptsOf(poison.id)).toBe(1);
 
     const records = await readTopicUntil(stack.kafkaBrokers, deadLetterTopicOf(consumerName), (rs) =>
-      deadLetters(rs).some((d) => d.ce.data && (d.ce.data as DeadLetterRecord).event && ((d.ce.data as DeadLetterRecord).event as { id: string }).id === poison.id),
+      deadLetters(rs).some(
+        (d) => d.ce.data && (d.ce.data as DeadLetterRecord).event && ((d.ce.data as DeadLetterRecord).event as { id: string }).id === poison.id,
+      ),
     );
     const entry = deadLetters(records).find((d) => ((d.ce.data as DeadLetterRecord).event as { id: string }).id === poison.id)!;
     expect(entry.key).toBe("task-poison");

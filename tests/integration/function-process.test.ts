@@ -45,8 +45,7 @@ const logLines = (file: string) =>
     .filter((l) => l.startsWith("{"))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
-const relayedFor = (id: string) => (records: { value: unknown }[]) =>
-  records.find((r) => (r.value as { causationid?: string }).causationid === id);
+const relayedFor = (id: string) => (records: { value: unknown }[]) => records.find((r) => (r.value as { causationid?: string }).causationid === id);
 
 beforeAll(async () => {
   await ensureTopics(stack.kafkaBrokers, [

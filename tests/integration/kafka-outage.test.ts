@@ -79,9 +79,8 @@ describe("Kafka outage", () => {
     await sleep(3_000); // relays fail meanwhile
 
     ({ process: kafka } = await startKafka(kafkaOptions)); // same log dirs: the topics are still there
-    const byTask = (records: { value: unknown }[], id: string) =>
-      records.map((r) => r.value as CloudEventEnvelope).filter((e) => e.subject === id);
-    const records = await readTopicUntil(brokers, Topic.TaskEvents, (rs) => ids.every((id) => byTask(rs, id).length >= 3), 120_000);
+    const byTask = (records: { value: unknown }[], id: string) => records.map((r) => r.value as CloudEventEnvelope).filter((e) => e.subject === id);
+    await readTopicUntil(brokers, Topic.TaskEvents, (rs) => ids.every((id) => byTask(rs, id).length >= 3), 120_000);
     await sleep(4_000);
     const settled = await readTopicToEnd(brokers, Topic.TaskEvents);
     for (const id of ids) {

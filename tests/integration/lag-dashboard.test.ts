@@ -40,7 +40,15 @@ beforeAll(async () => {
   ]);
   browser = await chromium.launch({
     executablePath: chromiumPath,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
   page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
 });
@@ -89,9 +97,7 @@ describe("lag dashboard", () => {
       consumers: { service: string; totalLag: number; keda: { replicas: number; atZero: boolean } }[];
       history: unknown[];
     };
-    expect(api.consumers.map((c) => c.service).sort()).toEqual(
-      [Service.AuditService, Service.NotificationService, Service.RecurringTaskService].sort(),
-    );
+    expect(api.consumers.map((c) => c.service).sort()).toEqual([Service.AuditService, Service.NotificationService, Service.RecurringTaskService].sort());
     expect(api.history.length).toBeGreaterThan(1);
     const metrics = await (await fetch(`http://127.0.0.1:${dashboard.appPort}/metrics`)).text();
     expect(metrics).toMatch(/kafka_consumergroup_lag\{[^}]*consumergroup="notification-service"[^}]*\} \d+/);
@@ -116,16 +122,25 @@ describe("lag dashboard", () => {
     };
     const lag = async () => (await (await fetch(`http://127.0.0.1:${dashboard.publicPort}/api/lag`)).json()) as Api;
     const card = async () => (await lag()).consumers.find((c) => c.service === Service.AuditService)!;
-    await waitUntil("the forwarded original on the dashboard", async () => (await card()).deadLetters.newest.some((d) => d.eventId === original.id), { timeoutMs: 30_000 });
+    await waitUntil("the forwarded original on the dashboard", async () => (await card()).deadLetters.newest.some((d) => d.eventId === original.id), {
+      timeoutMs: 30_000,
+    });
     expect((await card()).deadLetters.newest.find((d) => d.eventId === original.id)?.kind).toBe("forwarded-by-dapr");
     expect((await card()).deadLetters.received["forwarded-by-dapr"]).toBeGreaterThanOrEqual(1);
-    await waitUntil("a depth above 0", async () => ((await lag()).deadLetters.find((d) => d.service === Service.AuditService)?.depth ?? 0) > 0, { timeoutMs: 10_000 });
-
-    const [acked] = await acknowledge(localStackTarget(await connectToRunningStack(stack.dataDir, { DAPR_SCHEDULER_PORT: stack.schedulerAddress.split(":").pop()! })), {
-      consumers: [Service.AuditService],
+    await waitUntil("a depth above 0", async () => ((await lag()).deadLetters.find((d) => d.service === Service.AuditService)?.depth ?? 0) > 0, {
+      timeoutMs: 10_000,
     });
+
+    const [acked] = await acknowledge(
+      localStackTarget(await connectToRunningStack(stack.dataDir, { DAPR_SCHEDULER_PORT: stack.schedulerAddress.split(":").pop()! })),
+      {
+        consumers: [Service.AuditService],
+      },
+    );
     expect(acked?.acknowledged).toBeGreaterThanOrEqual(1);
-    await waitUntil("the depth to drop to 0", async () => (await lag()).deadLetters.find((d) => d.service === Service.AuditService)?.depth === 0, { timeoutMs: 10_000 });
+    await waitUntil("the depth to drop to 0", async () => (await lag()).deadLetters.find((d) => d.service === Service.AuditService)?.depth === 0, {
+      timeoutMs: 10_000,
+    });
     const metrics = await (await fetch(`http://127.0.0.1:${dashboard.appPort}/metrics`)).text();
     expect(metrics).toContain(`taskapp_deadletter_depth{service="${Service.AuditService}"} 0`);
   });

@@ -57,7 +57,12 @@ describe("Cosmos DB cost per write", () => {
     const used = statsSince(before, await stats());
     const per = (op: keyof CosmosStats["operations"]) => (used.operations[op]?.count ?? 0) / n;
     // The outbox sweep's periodic query is not a cost of the writes: point operations only.
-    return { read: per("read"), create: per("create"), replace: per("replace"), requestUnits: requestUnitsOf(onlyOperations(used, ["read", "create", "replace"])) / n };
+    return {
+      read: per("read"),
+      create: per("create"),
+      replace: per("replace"),
+      requestUnits: requestUnitsOf(onlyOperations(used, ["read", "create", "replace"])) / n,
+    };
   };
 
   it("costs one document write and one conditional cleanup per write, and no read once the task is known", async () => {
@@ -96,7 +101,8 @@ describe("admission control", () => {
 
     await outboxDrained();
     const events = (await readTopicToEnd(stack.kafkaBrokers, Topic.TaskEvents)).filter(
-      (r) => (r.value as { type: string; data: { userId: string } }).type === TaskCreated.type && (r.value as { data: { userId: string } }).data.userId === user,
+      (r) =>
+        (r.value as { type: string; data: { userId: string } }).type === TaskCreated.type && (r.value as { data: { userId: string } }).data.userId === user,
     );
     expect(events.map((r) => (r.value as { subject: string }).subject).sort()).toEqual([...created].sort());
     const listed = await call(user, "GET", "/tasks?limit=100");

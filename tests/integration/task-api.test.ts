@@ -41,8 +41,7 @@ const call = async (user: string | undefined, method: string, path: string, body
 type Envelope = { id: string; type: string; subject: string; data: Record<string, any> };
 const eventsOf = (records: TopicRecord[], taskId: string) =>
   records.filter((r) => (r.value as Envelope).subject === taskId).map((r) => ({ key: r.key, ...(r.value as Envelope) }));
-const readUntil = (topic: string, done: (records: TopicRecord[]) => boolean, timeoutMs = 30_000) =>
-  readTopicUntil(stack.kafkaBrokers, topic, done, timeoutMs);
+const readUntil = (topic: string, done: (records: TopicRecord[]) => boolean, timeoutMs = 30_000) => readTopicUntil(stack.kafkaBrokers, topic, done, timeoutMs);
 
 beforeAll(async () => {
   api = await startFunction(stack, Service.TaskApi, { env: { AUTH_JWT_SECRET: secret, LOG_LEVEL: "info" } });
@@ -118,10 +117,7 @@ describe("task-api writes", () => {
     expect(((await call(user, "GET", "/tasks?q=RENT")).body!["tasks"] as unknown[]).length).toBe(1);
     expect(((await call(user, "GET", "/tasks?status=open")).body!["tasks"] as unknown[]).length).toBe(0);
 
-    const records = await readUntil(
-      Topic.TaskEvents,
-      (rs) => eventsOf(rs, a["id"]).length >= 3 && eventsOf(rs, b["id"]).length >= 2,
-    );
+    const records = await readUntil(Topic.TaskEvents, (rs) => eventsOf(rs, a["id"]).length >= 3 && eventsOf(rs, b["id"]).length >= 2);
     expect(eventsOf(records, a["id"]).map((e) => e.type)).toEqual([TaskCreated.type, TaskUpdated.type, TaskCompleted.type]);
     expect(eventsOf(records, a["id"])[1]!.data["changes"]).toMatchObject({ description: { to: "before the 3rd" }, progress: { to: 50 } });
     expect(eventsOf(records, b["id"]).map((e) => e.type)).toEqual([TaskCreated.type, TaskDeleted.type]);
@@ -139,11 +135,7 @@ describe("task-api writes", () => {
       { "x-correlation-id": "stretch-request" },
     );
     const id = body!["id"] as string;
-    const records = await readUntil(
-      Topic.Reminders,
-      (rs) => eventsOf(rs, id).some((e) => e.type === ReminderDue.type),
-      20_000,
-    );
+    const records = await readUntil(Topic.Reminders, (rs) => eventsOf(rs, id).some((e) => e.type === ReminderDue.type), 20_000);
     const arrived = Date.now();
     const due = eventsOf(records, id).filter((e) => e.type === ReminderDue.type);
     expect(due).toHaveLength(1);
@@ -223,9 +215,7 @@ describe("task-api reminders and limits", () => {
     expect(res.status).toBe(413);
     const openapi = await call(undefined, "GET", "/openapi.json");
     expect(openapi.status).toBe(200);
-    expect(Object.keys(openapi.body!["paths"])).toEqual(
-      expect.arrayContaining(["/tasks", "/tasks/{id}", "/tasks/{id}/complete", "/tasks/{id}/history"]),
-    );
+    expect(Object.keys(openapi.body!["paths"])).toEqual(expect.arrayContaining(["/tasks", "/tasks/{id}", "/tasks/{id}/complete", "/tasks/{id}/history"]));
     expect(openapi.body!["components"]["schemas"]["CreateTask"]["properties"]).toHaveProperty("title");
   });
 });
@@ -245,7 +235,7 @@ describe("durable publishing", () => {
     await sleep(3_000); // the relay tries and fails meanwhile
 
     await api.restartSidecar();
-    const records = await readUntil(Topic.TaskEvents, (rs) => ids.every((id) => eventsOf(rs, id).length >= 2), 60_000);
+    await readUntil(Topic.TaskEvents, (rs) => ids.every((id) => eventsOf(rs, id).length >= 2), 60_000);
     await sleep(3_000); // room for duplicates to show up, if there were any
     const after = await readTopicToEnd(stack.kafkaBrokers, Topic.TaskEvents);
     for (const id of ids) {

@@ -66,11 +66,16 @@ const traceOf = async (traceId: string): Promise<ZipkinSpan[]> => {
 /** Waits until the trace has every span `complete` asks for (spans reach Zipkin within a second or two of their end). */
 const traceUntil = async (traceId: string, complete: (spans: ZipkinSpan[]) => boolean, timeoutMs = 45_000): Promise<ZipkinSpan[]> => {
   let spans: ZipkinSpan[] = [];
-  await waitUntil(`trace ${traceId} in Zipkin`, async () => complete((spans = await traceOf(traceId))), { timeoutMs, intervalMs: 500 }).catch(
-    (err: unknown) => {
-      throw new Error(`${String(err)}\nspans so far:\n${spans.map(line).join("\n")}`);
+  await waitUntil(
+    `trace ${traceId} in Zipkin`,
+    async () => {
+      spans = await traceOf(traceId);
+      return complete(spans);
     },
-  );
+    { timeoutMs, intervalMs: 500 },
+  ).catch((err: unknown) => {
+    throw new Error(`${String(err)}\nspans so far:\n${spans.map(line).join("\n")}`);
+  });
   return spans;
 };
 
@@ -134,7 +139,10 @@ afterAll(async () => {
 describe("one write, one trace", () => {
   it("a create with a reminder: task-api, Kafka, audit-service, and the reminder through the Jobs API to notification-service and its webhook", async () => {
     const { traceId, traceparent } = newTraceparent();
-    const created = await call("POST", "/tasks", traceparent, { title: "Call the plumber", reminder: { remindAt: new Date(Date.now() + 2_000).toISOString() } });
+    const created = await call("POST", "/tasks", traceparent, {
+      title: "Call the plumber",
+      reminder: { remindAt: new Date(Date.now() + 2_000).toISOString() },
+    });
     expect(created.status).toBe(201);
 
     // Our spans and daprd's (which reach Zipkin in batches, some seconds later), as one tree.
@@ -160,7 +168,9 @@ describe("one write, one trace", () => {
     const sent = reminders.find((r) => r.taskId === created.body.id);
     expect(sent?.traceparent?.split("-")[1]).toBe(traceId);
     // And the consumer's log lines: the reminder it sent, with the trace id.
-    expect(logLines(Service.NotificationService).some((l) => l["msg"] === "reminder" && l["trace_id"] === traceId && typeof l["span_id"] === "string")).toBe(true);
+    expect(logLines(Service.NotificationService).some((l) => l["msg"] === "reminder" && l["trace_id"] === traceId && typeof l["span_id"] === "string")).toBe(
+      true,
+    );
   });
 
   it("completing a recurring task: task-api, Kafka, recurring-task-service, its call back into task-api, and audit-service for both tasks", async () => {

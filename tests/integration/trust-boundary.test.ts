@@ -9,7 +9,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import Fastify from "fastify";
 import { SignJWT, UnsecuredJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { mintToken } from "../../functions/task-api/auth.ts";
 import { envelope, type CloudEventEnvelope } from "../../shared/catalog/cloudevent.ts";
 import { ReminderDue, TaskCompleted, TaskCreated } from "../../shared/catalog/events.ts";
 import { Service, Topic } from "../../shared/catalog/names.ts";
@@ -28,7 +27,11 @@ const authEnv = { AUTH_JWT_SECRET: secret, AUTH_ISSUER: ISSUER, AUTH_AUDIENCE: A
 
 const key = new TextEncoder().encode(secret);
 const token = (user: string, claims: { exp?: string | number; iss?: string; aud?: string; iat?: number } = {}) => {
-  const jwt = new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(user).setIssuer(claims.iss ?? ISSUER).setAudience(claims.aud ?? AUDIENCE);
+  const jwt = new SignJWT({})
+    .setProtectedHeader({ alg: "HS256" })
+    .setSubject(user)
+    .setIssuer(claims.iss ?? ISSUER)
+    .setAudience(claims.aud ?? AUDIENCE);
   jwt.setIssuedAt(claims.iat);
   if (claims.exp !== undefined) jwt.setExpirationTime(claims.exp);
   return jwt.sign(key);
@@ -44,12 +47,20 @@ const webhook = Fastify();
 const callApi = async (api: RunningFunction, bearer: string | undefined, method: string, path: string, body?: unknown, raw?: string) => {
   const res = await fetch(`http://127.0.0.1:${api.publicPort}${path}`, {
     method,
-    headers: { ...(bearer ? { authorization: `Bearer ${bearer}` } : {}), ...(body === undefined && raw === undefined ? {} : { "content-type": "application/json" }) },
+    headers: {
+      ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+      ...(body === undefined && raw === undefined ? {} : { "content-type": "application/json" }),
+    },
     ...(raw !== undefined ? { body: raw } : body === undefined ? {} : { body: JSON.stringify(body) }),
     signal: AbortSignal.timeout(15_000),
   });
   const text = await res.text();
-  return { status: res.status, retryAfter: res.headers.get("retry-after"), allow: res.headers.get("allow"), body: text ? (JSON.parse(text) as Record<string, any>) : undefined };
+  return {
+    status: res.status,
+    retryAfter: res.headers.get("retry-after"),
+    allow: res.headers.get("allow"),
+    body: text ? (JSON.parse(text) as Record<string, any>) : undefined,
+  };
 };
 const call = async (user: string, method: string, path: string, body?: unknown) => callApi(taskApi, await token(user, { exp: "10m" }), method, path, body);
 
@@ -87,8 +98,14 @@ afterAll(async () => {
 describe("a function's app port answers its own sidecar only", () => {
   it("refuses a forged event to each consumer without the app token or with another, and nothing happens; the same event through the sidecar is handled", async () => {
     const victim = `victim-${randomUUID().slice(0, 6)}`;
-    const real = (await call(victim, "POST", "/tasks", { title: "Daily stand-up", dueAt: "2031-01-01T09:00:00Z", recurrence: { frequency: "daily" } })).body as TaskSnapshot;
-    const completed = envelope({ event: TaskCompleted, data: { taskId: real.id, userId: victim, task: { ...real, status: "completed" } }, subject: real.id, source: "attacker" });
+    const real = (await call(victim, "POST", "/tasks", { title: "Daily stand-up", dueAt: "2031-01-01T09:00:00Z", recurrence: { frequency: "daily" } }))
+      .body as TaskSnapshot;
+    const completed = envelope({
+      event: TaskCompleted,
+      data: { taskId: real.id, userId: victim, task: { ...real, status: "completed" } },
+      subject: real.id,
+      source: "attacker",
+    });
     const due = envelope({
       event: ReminderDue,
       data: { taskId: real.id, userId: victim, title: "Click this link", remindAt: "2031-01-01T08:00:00.000Z" },
@@ -121,17 +138,26 @@ describe("a function's app port answers its own sidecar only", () => {
     // Through a sidecar the event is what the topic says: handled (in clusters, publishingScopes decide who may publish).
     await createDaprPublisher(taskApi.sidecarAddress).publish(Topic.TaskEvents, completed);
     await readTopicUntil(stack.kafkaBrokers, Topic.TaskEvents, (rs) => rs.some((r) => (r.value as CloudEventEnvelope).id === completed.id));
-    await expect
-      .poll(async () => ((await call(victim, "GET", "/tasks")).body!["tasks"] as TaskSnapshot[]).length, { timeout: 30_000, interval: 500 })
-      .toBe(2);
+    await expect.poll(async () => ((await call(victim, "GET", "/tasks")).body!["tasks"] as TaskSnapshot[]).length, { timeout: 30_000, interval: 500 }).toBe(2);
   });
 
   it("refuses the internal API and job callbacks without the token, and a forged caller app-id with it", async () => {
     const user = `internal-${randomUUID().slice(0, 6)}`;
-    const body = { title: "Smuggled", dueAt: "2031-01-01T09:00:00Z", recurrence: { frequency: "daily" }, seriesId: "abc", occurrence: 2, seriesStartAt: "2031-01-01T09:00:00Z" };
+    const body = {
+      title: "Smuggled",
+      dueAt: "2031-01-01T09:00:00Z",
+      recurrence: { frequency: "daily" },
+      seriesId: "abc",
+      occurrence: 2,
+      seriesStartAt: "2031-01-01T09:00:00Z",
+    };
     const internal = `/internal/users/${user}/tasks`;
     const as = (headers: Record<string, string>) =>
-      fetch(`http://127.0.0.1:${taskApi.appPort}${internal}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+      fetch(`http://127.0.0.1:${taskApi.appPort}${internal}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: JSON.stringify(body),
+      });
     expect((await as({})).status).toBe(401);
     expect((await as({ "dapr-caller-app-id": Service.RecurringTaskService })).status).toBe(401);
     expect((await as({ "dapr-api-token": "not-the-token-0123456789" })).status).toBe(401);
@@ -174,7 +200,16 @@ describe("bearer tokens", () => {
       ["valid for too long", await token("eve", { exp: "30d" })],
       ["foreign audience", await token("eve", { exp: "5m", aud: "another-api" })],
       ["foreign issuer", await token("eve", { exp: "5m", iss: "someone-else" })],
-      ["signed with another key", await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("eve").setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime("5m").sign(new TextEncoder().encode("x".repeat(40)))],
+      [
+        "signed with another key",
+        await new SignJWT({})
+          .setProtectedHeader({ alg: "HS256" })
+          .setSubject("eve")
+          .setIssuer(ISSUER)
+          .setAudience(AUDIENCE)
+          .setExpirationTime("5m")
+          .sign(new TextEncoder().encode("x".repeat(40))),
+      ],
       ["a user id with a slash", await token("eve/../mallory", { exp: "5m" })],
     ];
     for (const [what, bearer] of bad) {
@@ -203,9 +238,27 @@ describe("hostile input", () => {
     const deep = `{"title":"deep","tags":${"[".repeat(20_000)}${"]".repeat(20_000)}}`;
     const nested = await callApi(taskApi, await token(user, { exp: "5m" }), "POST", "/tasks", undefined, deep);
     expect([400, 413]).toContain(nested.status);
-    await expectRefused(400, await call(user, "POST", "/tasks", { title: "x", recurrence: { frequency: "daily", count: 9_007_199_254_740_991 }, dueAt: "2031-01-01T09:00:00Z" }), "recurrence.count");
-    await expectRefused(400, await call(user, "POST", "/tasks", { title: "x", dueAt: "2031-01-01T09:00:00Z", recurrence: { frequency: "daily", timeZone: "Mars/Olympus_Mons" } }), "recurrence.timeZone");
-    await expectRefused(400, await call(user, "POST", "/tasks", { title: "x", dueAt: "2031-01-01T09:00:00Z", recurrence: { frequency: "daily" }, occurrence: 9_007_199_254_740_991, seriesId: "s" }), "occurrence");
+    await expectRefused(
+      400,
+      await call(user, "POST", "/tasks", { title: "x", recurrence: { frequency: "daily", count: 9_007_199_254_740_991 }, dueAt: "2031-01-01T09:00:00Z" }),
+      "recurrence.count",
+    );
+    await expectRefused(
+      400,
+      await call(user, "POST", "/tasks", { title: "x", dueAt: "2031-01-01T09:00:00Z", recurrence: { frequency: "daily", timeZone: "Mars/Olympus_Mons" } }),
+      "recurrence.timeZone",
+    );
+    await expectRefused(
+      400,
+      await call(user, "POST", "/tasks", {
+        title: "x",
+        dueAt: "2031-01-01T09:00:00Z",
+        recurrence: { frequency: "daily" },
+        occurrence: 9_007_199_254_740_991,
+        seriesId: "s",
+      }),
+      "occurrence",
+    );
     await expectRefused(400, await call(user, "POST", "/tasks", { title: "x", recurrence: { frequency: "daily" } }), "recurrence");
     const task = (await call(user, "POST", "/tasks", { title: "ok", dueAt: "2031-01-01T09:00:00Z", recurrence: { frequency: "weekly" } })).body as TaskSnapshot;
     await expectRefused(400, await call(user, "PATCH", `/tasks/${task.id}`, { dueAt: null }), "recurrence");
@@ -222,7 +275,10 @@ describe("hostile input", () => {
 describe("limits per user", () => {
   let limited: RunningFunction;
   beforeAll(async () => {
-    limited = await startFunction(stack, Service.TaskApi, { instance: "task-api-limited", env: { ...authEnv, WRITES_PER_USER_PER_MINUTE: "8", MAX_LIVE_TASKS_PER_USER: "3" } });
+    limited = await startFunction(stack, Service.TaskApi, {
+      instance: "task-api-limited",
+      env: { ...authEnv, WRITES_PER_USER_PER_MINUTE: "8", MAX_LIVE_TASKS_PER_USER: "3" },
+    });
   });
   afterAll(async () => limited?.stop());
 
@@ -236,7 +292,10 @@ describe("limits per user", () => {
     for (let i = 0; i < 6; i++) answers.push(await callApi(limited, bearer, "PATCH", `/tasks/${randomUUID()}`, { title: "z" }));
     const tooMany = answers.filter((a) => a.status === 429);
     expect(tooMany.length).toBeGreaterThan(0);
-    expect(tooMany[0]).toMatchObject({ body: { error: "rate limited", reason: expect.stringContaining("writes a minute") }, retryAfter: expect.stringMatching(/^\d+$/) });
+    expect(tooMany[0]).toMatchObject({
+      body: { error: "rate limited", reason: expect.stringContaining("writes a minute") },
+      retryAfter: expect.stringMatching(/^\d+$/),
+    });
     expect((await callApi(limited, await token(`other-${user}`, { exp: "10m" }), "POST", "/tasks", { title: "another user" })).status).toBe(201);
   });
 });
@@ -259,7 +318,10 @@ describe("a store outage while a reminder comes due", () => {
   it("answers writes 503 with Retry-After while the store is out, and still sends the reminder once it is back", async () => {
     const user = `outage-${randomUUID().slice(0, 6)}`;
     const bearer = await token(user, { exp: "10m" });
-    const created = await callApi(cut, bearer, "POST", "/tasks", { title: "Water the plants", reminder: { remindAt: new Date(Date.now() + 4_000).toISOString() } });
+    const created = await callApi(cut, bearer, "POST", "/tasks", {
+      title: "Water the plants",
+      reminder: { remindAt: new Date(Date.now() + 4_000).toISOString() },
+    });
     expect(created.status).toBe(201);
     const id = (created.body as TaskSnapshot).id;
     await readTopicUntil(stack.kafkaBrokers, Topic.Reminders, (rs) => rs.some((r) => (r.value as CloudEventEnvelope).subject === id));
@@ -270,7 +332,8 @@ describe("a store outage while a reminder comes due", () => {
     await sleep(12_000); // the job comes due at 4 s and its handling fails: a retry job takes it from there
     proxy.set("up");
 
-    const dueOf = (rs: { value: unknown }[]) => rs.filter((r) => (r.value as CloudEventEnvelope).subject === id && (r.value as CloudEventEnvelope).type === ReminderDue.type);
+    const dueOf = (rs: { value: unknown }[]) =>
+      rs.filter((r) => (r.value as CloudEventEnvelope).subject === id && (r.value as CloudEventEnvelope).type === ReminderDue.type);
     await readTopicUntil(stack.kafkaBrokers, Topic.Reminders, (rs) => dueOf(rs).length >= 1, 60_000);
     await sleep(3_000);
     expect(dueOf(await readTopicToEnd(stack.kafkaBrokers, Topic.Reminders))).toHaveLength(1);

@@ -118,7 +118,10 @@ describe("the Dockerfile (one for every function)", () => {
       expect(["functions/", "tools/", "shared/", "package.json", "package-lock.json"], `COPY ${source}`).toContain(source);
     }
     const lastFrom = instructions.lastIndexOf(froms[froms.length - 1]!);
-    const runtimeCopies = instructions.slice(lastFrom).filter((i) => i.keyword === "COPY").map((i) => i.args);
+    const runtimeCopies = instructions
+      .slice(lastFrom)
+      .filter((i) => i.keyword === "COPY")
+      .map((i) => i.args);
     expect(runtimeCopies).toEqual(["package.json ./", "--from=deps /app/node_modules/ node_modules/", "--from=build /app/dist/ ./"]);
   });
 
@@ -154,10 +157,16 @@ describe.each([...DEPLOYED_FUNCTIONS, DEAD_LETTER_TOOL])("the image of %s", (fn)
     try {
       const target = `node${String(nodeMajor(froms[0]?.args.split(/\s+/)[0] ?? "") ?? 24)}`;
       const entry = fn === DEAD_LETTER_TOOL ? DEAD_LETTER_TOOL_ENTRY : `functions/${fn}/main.ts`;
-      await execFile(join(repoRoot, "node_modules/.bin/esbuild"), [...bundleCommand(entry, join(out, "main.mjs"), target), "--log-level=error"], { cwd: repoRoot });
+      await execFile(join(repoRoot, "node_modules/.bin/esbuild"), [...bundleCommand(entry, join(out, "main.mjs"), target), "--log-level=error"], {
+        cwd: repoRoot,
+      });
       expect(existsSync(join(out, "main.mjs"))).toBe(true);
-      const production = Object.keys((JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { dependencies: Record<string, string> }).dependencies);
-      const imported = [...readFileSync(join(out, "main.mjs"), "utf8").matchAll(/^import .* from "([^"]+)";$/gm)].map((m) => m[1]!).filter((p) => !p.startsWith("node:"));
+      const production = Object.keys(
+        (JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { dependencies: Record<string, string> }).dependencies,
+      );
+      const imported = [...readFileSync(join(out, "main.mjs"), "utf8").matchAll(/^import .* from "([^"]+)";$/gm)]
+        .map((m) => m[1]!)
+        .filter((p) => !p.startsWith("node:"));
       const packageOf = (spec: string) => (spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0]!);
       expect(imported.map(packageOf).filter((p) => !production.includes(p))).toEqual([]);
     } finally {

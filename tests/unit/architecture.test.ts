@@ -32,20 +32,23 @@ const sourceFiles = (): string[] => {
 };
 
 /** The repository files a file imports (static, type-only, re-exports and dynamic imports alike); packages are left out. */
-export const importsOf = (file: string, text: string): string[] =>
+const importsOf = (file: string, text: string): string[] =>
   ts
     .preProcessFile(text, true, true)
     .importedFiles.map((f) => f.fileName)
     .filter((specifier) => specifier.startsWith("."))
-    .map((specifier) => relative(repoRoot, resolve(repoRoot, dirname(file), specifier)).split("\\").join("/"));
+    .map((specifier) =>
+      relative(repoRoot, resolve(repoRoot, dirname(file), specifier))
+        .split("\\")
+        .join("/"),
+    );
 
-export type ImportGraph = Map<string, string[]>;
+type ImportGraph = Map<string, string[]>;
 
-const graphOf = (files: string[]): ImportGraph =>
-  new Map(files.map((file) => [file, importsOf(file, readFileSync(join(repoRoot, file), "utf8"))]));
+const graphOf = (files: string[]): ImportGraph => new Map(files.map((file) => [file, importsOf(file, readFileSync(join(repoRoot, file), "utf8"))]));
 
 /** Why an import breaks the layering, or undefined when it is allowed. */
-export const forbidden = (from: string, to: string): string | undefined => {
+const forbidden = (from: string, to: string): string | undefined => {
   const [fromRoot, fromSub] = from.split("/");
   const [toRoot, toSub] = to.split("/");
   const production = fromRoot === "functions" || (fromRoot === "shared" && fromSub !== "testing");
@@ -67,7 +70,7 @@ export const forbidden = (from: string, to: string): string | undefined => {
 };
 
 /** Every import that breaks the layering, as `from → to: why`. */
-export const layerViolations = (graph: ImportGraph): string[] =>
+const layerViolations = (graph: ImportGraph): string[] =>
   [...graph].flatMap(([from, targets]) =>
     targets.flatMap((to) => {
       const why = forbidden(from, to);
@@ -76,7 +79,7 @@ export const layerViolations = (graph: ImportGraph): string[] =>
   );
 
 /** The import cycles of the graph, each as the files around it (first file repeated at the end). */
-export const cyclesOf = (graph: ImportGraph): string[][] => {
+const cyclesOf = (graph: ImportGraph): string[][] => {
   const cycles: string[][] = [];
   const state = new Map<string, "open" | "done">();
   const path: string[] = [];
@@ -98,8 +101,14 @@ describe("the import graph", () => {
   const graph = graphOf(sourceFiles());
 
   it("covers every layer and resolves every import to a file", () => {
-    for (const root of ROOTS) expect([...graph.keys()].some((f) => f.startsWith(`${root}/`)), root).toBe(true);
-    const unresolved = [...graph].flatMap(([from, targets]) => targets.filter((to) => !graph.has(to) && !/\.(json|js)$/.test(to)).map((to) => `${from} → ${to}`));
+    for (const root of ROOTS)
+      expect(
+        [...graph.keys()].some((f) => f.startsWith(`${root}/`)),
+        root,
+      ).toBe(true);
+    const unresolved = [...graph].flatMap(([from, targets]) =>
+      targets.filter((to) => !graph.has(to) && !/\.(json|js)$/.test(to)).map((to) => `${from} → ${to}`),
+    );
     expect(unresolved).toEqual([]);
   });
 
@@ -114,7 +123,9 @@ describe("the import graph", () => {
 
 describe("functions/", () => {
   it("holds one folder per function of the catalog, named as its service, with a main.ts", () => {
-    const folders = readdirSync(join(repoRoot, "functions"), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    const folders = readdirSync(join(repoRoot, "functions"), { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name);
     expect(folders.sort()).toEqual([...DEPLOYED_FUNCTIONS].sort());
     for (const name of folders) expect(sourceFiles().includes(`functions/${name}/main.ts`), name).toBe(true);
   });

@@ -2,7 +2,19 @@ import { describe, expect, it } from "vitest";
 import { AuditEntry, auditOrderOf } from "../../shared/catalog/audit.ts";
 
 const entry = (id: string, time: string, writeSeq: number) =>
-  AuditEntry.parse({ id, taskId: "t", userId: "u", type: "x.v1", source: "task-api", topic: "task-events", time, writeSeq, correlationId: "c", change: {}, recordedAt: time });
+  AuditEntry.parse({
+    id,
+    taskId: "t",
+    userId: "u",
+    type: "x.v1",
+    source: "task-api",
+    topic: "task-events",
+    time,
+    writeSeq,
+    correlationId: "c",
+    change: {},
+    recordedAt: time,
+  });
 
 describe("a task's trail", () => {
   it("is in order by time, then by place within the write, as the one text field the store sorts on", () => {

@@ -52,7 +52,10 @@ describe("group commit", () => {
     expect(store.requests.map((r) => r.items)).toEqual([["x1", "y1"]]);
     store.requests[0]!.answer();
     await tick();
-    expect(store.requests.map((r) => r.items)).toEqual([["x1", "y1"], ["x2", "y2"]]);
+    expect(store.requests.map((r) => r.items)).toEqual([
+      ["x1", "y1"],
+      ["x2", "y2"],
+    ]);
     store.requests[1]!.answer();
     await tick();
     expect(store.requests.map((r) => r.items)).toEqual([["x1", "y1"], ["x2", "y2"], ["x3"]]);
@@ -65,7 +68,10 @@ describe("group commit", () => {
     const c = new Coalescer(store.send, { maxBatch: 10, maxInFlight: 1 });
     const [a, b] = [c.submit("a"), c.submit("b")];
     await tick();
-    store.requests[0]!.answer([{ ok: true, value: "A" }, { ok: false, error: new Error("b refused") }]);
+    store.requests[0]!.answer([
+      { ok: true, value: "A" },
+      { ok: false, error: new Error("b refused") },
+    ]);
     expect(await a).toBe("A");
     await expect(b).rejects.toThrow("b refused");
     const [d, e] = [c.submit("d"), c.submit("e")];

@@ -19,15 +19,41 @@ import { repoRoot } from "../../tools/stack/paths.ts";
  */
 const RUN_FILE_FIELDS = ["version", "name", "common", "apps"];
 const SHARED_RUN_CONFIG = [
-  "configFilePath", "appProtocol", "apiListenAddresses", "enableProfiling", "logLevel", "appMaxConcurrency",
-  "placementHostAddress", "resourcesPath", "resourcesPaths", "appSSL", "maxBodySize", "readBufferSize",
-  "enableAppHealthCheck", "appHealthCheckPath", "appHealthProbeInterval", "appHealthProbeTimeout",
-  "appHealthThreshold", "enableApiLogging", "runtimePath", "env", "daprdLogDestination", "appLogDestination",
+  "configFilePath",
+  "appProtocol",
+  "apiListenAddresses",
+  "enableProfiling",
+  "logLevel",
+  "appMaxConcurrency",
+  "placementHostAddress",
+  "resourcesPath",
+  "resourcesPaths",
+  "appSSL",
+  "maxBodySize",
+  "readBufferSize",
+  "enableAppHealthCheck",
+  "appHealthCheckPath",
+  "appHealthProbeInterval",
+  "appHealthProbeTimeout",
+  "appHealthThreshold",
+  "enableApiLogging",
+  "runtimePath",
+  "env",
+  "daprdLogDestination",
+  "appLogDestination",
   "schedulerHostAddress",
 ];
 const RUN_CONFIG_FIELDS = [
-  "appID", "appChannelAddress", "appPort", "daprHTTPPort", "daprGRPCPort", "profilePort", "command",
-  "metricsPort", "unixDomainSocket", "daprInternalGRPCPort",
+  "appID",
+  "appChannelAddress",
+  "appPort",
+  "daprHTTPPort",
+  "daprGRPCPort",
+  "profilePort",
+  "command",
+  "metricsPort",
+  "unixDomainSocket",
+  "daprInternalGRPCPort",
 ];
 const CONTAINER_CONFIGURATION = ["containerImage", "containerImagePullPolicy", "createService"];
 const COMMON_FIELDS = SHARED_RUN_CONFIG;
@@ -81,7 +107,9 @@ describe(`${RUN_FILE}: Dapr's multi-app run file`, () => {
     expect(common["configFilePath"]).toBe(RUN_CONFIG);
     for (const app of apps) expect(app["resourcesPaths"] ?? app["resourcesPath"] ?? app["configFilePath"], app.appID).toBeUndefined();
     expect(existsSync(join(repoRoot, RUN_CONFIG))).toBe(true);
-    const local = readdirSync(join(repoRoot, "dapr/local/resources")).filter((f) => f.endsWith(".yaml")).sort();
+    const local = readdirSync(join(repoRoot, "dapr/local/resources"))
+      .filter((f) => f.endsWith(".yaml"))
+      .sort();
     expect(readdirSync(join(repoRoot, RUN_RESOURCES_DIR)).sort()).toEqual(local);
     for (const file of local) {
       const copy = readFileSync(join(repoRoot, RUN_RESOURCES_DIR, file), "utf8");

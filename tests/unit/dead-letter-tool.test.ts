@@ -79,9 +79,7 @@ describe("reading dead-letter records", () => {
   });
 
   it("reads a retries-exhausted record with its attempts and last error", () => {
-    const entry = parseDeadLetter(
-      text(wrapped(original("e2"), { kind: "retries-exhausted", attempts: 4, reason: "Error: database unavailable" })),
-    );
+    const entry = parseDeadLetter(text(wrapped(original("e2"), { kind: "retries-exhausted", attempts: 4, reason: "Error: database unavailable" })));
     expect(entry).toMatchObject({ kind: "retries-exhausted", attempts: 4, reason: "Error: database unavailable", eventId: "e2" });
   });
 
@@ -161,7 +159,11 @@ describe("reading dead-letter records", () => {
       rawSubscriptionsOf({ topics: ["a.dlq"], receive: () => undefined }),
     );
     const host = text(wrapped(asPublishedByDapr(original("e1"), Topic.TaskEvents)));
-    for (const [bytes, offset] of [[host, "1"], ["not json", "2"], [host, "1"]] as const) {
+    for (const [bytes, offset] of [
+      [host, "1"],
+      ["not json", "2"],
+      [host, "1"],
+    ] as const) {
       const res = await deliver(bytes, offset);
       expect(res.statusCode).toBe(200);
       expect(res.json()).toEqual({ status: "SUCCESS" });
@@ -297,7 +299,9 @@ describe("arguments", () => {
 
 describe("the running stack", () => {
   it("finds the brokers in the rendered pub/sub component", () => {
-    const yaml = ["  metadata:", "    - name: brokers", '      value: "127.0.0.1:9092,127.0.0.1:9094"', "    - name: authType", '      value: "none"'].join("\n");
+    const yaml = ["  metadata:", "    - name: brokers", '      value: "127.0.0.1:9092,127.0.0.1:9094"', "    - name: authType", '      value: "none"'].join(
+      "\n",
+    );
     expect(brokersOf(yaml)).toBe("127.0.0.1:9092,127.0.0.1:9094");
     expect(brokersOf("nothing here")).toBeUndefined();
   });
@@ -324,7 +328,14 @@ describe("the Dapr resources the tool renders for a cluster's Kafka", () => {
   it("SCRAM over TLS: Dapr's spelling of the mechanism (SHA-256, not SCRAM-SHA-256, which Dapr takes for PLAIN); files only the user reads", () => {
     const { pubsub, meta, modes, dirMode } = render({ brokers: ["seed:9092"], ssl: true, sasl: { mechanism: "scram-sha-256", username: "u", password: "p" } });
     expect(pubsub.metadata.name).toBe(PUBSUB);
-    expect(meta).toMatchObject({ brokers: "seed:9092", authType: "password", saslUsername: "u", saslPassword: "p", saslMechanism: "SHA-256", initialOffset: "oldest" });
+    expect(meta).toMatchObject({
+      brokers: "seed:9092",
+      authType: "password",
+      saslUsername: "u",
+      saslPassword: "p",
+      saslMechanism: "SHA-256",
+      initialOffset: "oldest",
+    });
     expect(meta["disableTls"]).toBeUndefined();
     expect(modes).toEqual([0o600, 0o600]);
     expect(dirMode).toBe(0o700);

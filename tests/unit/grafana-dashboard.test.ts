@@ -12,9 +12,7 @@ describe("the Grafana dashboard", () => {
     const dashboard = JSON.parse(readFileSync(join(repoRoot, "deploy/monitoring/taskapp-dashboard.json"), "utf8")) as {
       panels: { targets: { expr: string }[] }[];
     };
-    const used = new Set(
-      dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/\b(taskapp|kafka)_[a-z_]+/g) ?? [])),
-    );
+    const used = new Set(dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/\b(taskapp|kafka)_[a-z_]+/g) ?? [])));
     const host = new HostMetrics("x");
     const registry = new Registry();
     host.gauge("taskapp_outbox_backlog", "task-api's", () => 0);

@@ -46,11 +46,16 @@ const APP_TOKEN = "test-app-token-0123456789";
 const sidecarHeaders = { "dapr-api-token": APP_TOKEN };
 
 const start = async (fn: FunctionDef = pinger()) => {
-  app = await buildApp(fn, { publisher, once: createOnce(new MemoryState()), log: createLogger("pinger", "silent"), maxDeliveryAttempts: 3, appApiToken: APP_TOKEN });
+  app = await buildApp(fn, {
+    publisher,
+    once: createOnce(new MemoryState()),
+    log: createLogger("pinger", "silent"),
+    maxDeliveryAttempts: 3,
+    appApiToken: APP_TOKEN,
+  });
 };
 
-const ping = (n: number | string, subject = "task-1") =>
-  ({ ...envelope({ event: Pinged, data: { n: 0 }, subject, source: "test" }), data: { n } });
+const ping = (n: number | string, subject = "task-1") => ({ ...envelope({ event: Pinged, data: { n: 0 }, subject, source: "test" }), data: { n } });
 
 const deliver = async (body: unknown, contentType = "application/cloudevents+json") => {
   const res = await app.inject({
@@ -75,9 +80,7 @@ describe("the Dapr app contract", () => {
   it("lists one subscription per topic with the consumer's dead-letter topic and route", async () => {
     await start();
     const res = await app.inject({ method: "GET", url: "/dapr/subscribe", headers: sidecarHeaders });
-    expect(res.json()).toEqual([
-      { pubsubname: PUBSUB, topic: "pings", route: "/events/pings", deadLetterTopic: "pinger.dlq" },
-    ]);
+    expect(res.json()).toEqual([{ pubsubname: PUBSUB, topic: "pings", route: "/events/pings", deadLetterTopic: "pinger.dlq" }]);
   });
 
   it("asks for bulk delivery when the function enables it", async () => {
@@ -115,7 +118,12 @@ describe("the sidecar's token", () => {
     await start();
     const event = ping(1);
     for (const headers of [{}, { "dapr-api-token": "not-the-token-at-all" }, { "dapr-api-token": APP_TOKEN.slice(0, -1) }]) {
-      const delivery = await app.inject({ method: "POST", url: "/events/pings", headers: { "content-type": "application/cloudevents+json", ...headers }, payload: JSON.stringify(event) });
+      const delivery = await app.inject({
+        method: "POST",
+        url: "/events/pings",
+        headers: { "content-type": "application/cloudevents+json", ...headers },
+        payload: JSON.stringify(event),
+      });
       expect(delivery.statusCode).toBe(401);
       expect(delivery.json()).toMatchObject({ error: "unauthorized" });
       expect((await app.inject({ method: "GET", url: "/dapr/subscribe", headers })).statusCode).toBe(401);
@@ -136,9 +144,7 @@ describe("outcome → Dapr status", () => {
     expect((await deliver(event)).body).toEqual({ status: "RETRY" });
     expect(deadLetters()).toHaveLength(0);
     expect((await deliver(event)).body).toEqual({ status: "SUCCESS" });
-    expect(deadLetters()).toEqual([
-      expect.objectContaining({ kind: "retries-exhausted", attempts: 3, reason: "Error: database unavailable", topic: "pings" }),
-    ]);
+    expect(deadLetters()).toEqual([expect.objectContaining({ kind: "retries-exhausted", attempts: 3, reason: "Error: database unavailable", topic: "pings" })]);
   });
 
   it("retries while a dependency is busy without spending attempts, then counts failures as before", async () => {
@@ -282,8 +288,7 @@ describe("metrics", () => {
     await deliver(ping(3));
     const res = await app.inject({ method: "GET", url: "/metrics" });
     expect(res.statusCode).toBe(200);
-    const line = (outcomeLabel: string) =>
-      `taskapp_events_total{topic="pings",type="ping.sent.v1",outcome="${outcomeLabel}",service="pinger"} 1`;
+    const line = (outcomeLabel: string) => `taskapp_events_total{topic="pings",type="ping.sent.v1",outcome="${outcomeLabel}",service="pinger"} 1`;
     expect(res.body).toContain(line("handled"));
     expect(res.body).toContain(line("dead_lettered"));
     expect(res.body).toContain(line("failed"));

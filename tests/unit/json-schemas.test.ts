@@ -20,9 +20,7 @@ describe("exported JSON Schemas", () => {
     const schema = jsonSchemaOf(event);
     expect(schema.$id).toBe(`${event.type}.json`);
     expect(schema.title).toBe(event.type);
-    expect(schema.required).toEqual(
-      expect.arrayContaining(["specversion", "id", "source", "type", "subject", "time", "correlationid", "data"]),
-    );
+    expect(schema.required).toEqual(expect.arrayContaining(["specversion", "id", "source", "type", "subject", "time", "correlationid", "data"]));
     expect(schema.properties?.["type"]).toMatchObject({ const: event.type });
   });
 

@@ -11,12 +11,16 @@ describe("Kafka settings (KAFKA_*), as lag-dashboard and the dead-letter tool re
   });
 
   it("reads the values KEDA's TriggerAuthentication reads (ConfigMap kafka-auth): scram_sha256 over TLS (Redpanda)", () => {
-    expect(access({ KAFKA_BROKERS: "seed:9092", KAFKA_SASL_MECHANISM: "scram_sha256", KAFKA_TLS: "enable", KAFKA_SASL_USERNAME: "u", KAFKA_SASL_PASSWORD: "p" })).toEqual({
+    expect(
+      access({ KAFKA_BROKERS: "seed:9092", KAFKA_SASL_MECHANISM: "scram_sha256", KAFKA_TLS: "enable", KAFKA_SASL_USERNAME: "u", KAFKA_SASL_PASSWORD: "p" }),
+    ).toEqual({
       brokers: ["seed:9092"],
       ssl: true,
       sasl: { mechanism: "scram-sha-256", username: "u", password: "p" },
     });
-    expect(access({ KAFKA_BROKERS: "seed:9092", KAFKA_SASL_MECHANISM: "SCRAM-SHA-512", KAFKA_TLS: "true", KAFKA_SASL_USERNAME: "u", KAFKA_SASL_PASSWORD: "p" }).sasl).toEqual({
+    expect(
+      access({ KAFKA_BROKERS: "seed:9092", KAFKA_SASL_MECHANISM: "SCRAM-SHA-512", KAFKA_TLS: "true", KAFKA_SASL_USERNAME: "u", KAFKA_SASL_PASSWORD: "p" }).sasl,
+    ).toEqual({
       mechanism: "scram-sha-512",
       username: "u",
       password: "p",
@@ -24,7 +28,9 @@ describe("Kafka settings (KAFKA_*), as lag-dashboard and the dead-letter tool re
   });
 
   it("KEDA's plaintext is SASL/PLAIN (Confluent Cloud API keys)", () => {
-    expect(access({ KAFKA_BROKERS: "pkc:9092", KAFKA_SASL_MECHANISM: "plaintext", KAFKA_TLS: "enable", KAFKA_SASL_USERNAME: "key", KAFKA_SASL_PASSWORD: "secret" })).toEqual({
+    expect(
+      access({ KAFKA_BROKERS: "pkc:9092", KAFKA_SASL_MECHANISM: "plaintext", KAFKA_TLS: "enable", KAFKA_SASL_USERNAME: "key", KAFKA_SASL_PASSWORD: "secret" }),
+    ).toEqual({
       brokers: ["pkc:9092"],
       ssl: true,
       sasl: { mechanism: "plain", username: "key", password: "secret" },

@@ -41,7 +41,15 @@ const hostRecord = {
   id: "dlq-1",
   source: Service.AuditService,
   type: DEAD_LETTER_TYPE,
-  data: { service: Service.AuditService, topic: Topic.TaskEvents, kind: "permanent", reason: "unknown owner", attempts: 1, deadLetteredAt: "2026-11-30T03:00:00.000Z", event: { ...original, id: "evt-2" } },
+  data: {
+    service: Service.AuditService,
+    topic: Topic.TaskEvents,
+    kind: "permanent",
+    reason: "unknown owner",
+    attempts: 1,
+    deadLetteredAt: "2026-11-30T03:00:00.000Z",
+    event: { ...original, id: "evt-2" },
+  },
 };
 
 const setUp = async (offsets: Parameters<typeof fakeReader>[0]) => {
@@ -69,13 +77,18 @@ describe("lag-dashboard's dead letters", () => {
   it("counts the host's records and the originals Dapr forwards, a redelivery once", async () => {
     const { monitor, app, deliver } = await setUp({});
     const topic = deadLetterTopicOf(Service.AuditService);
-    for (const [bytes, offset] of [[JSON.stringify(original), "0"], [JSON.stringify(hostRecord), "1"], [JSON.stringify(original), "0"], ["not json", "2"]] as const) {
+    for (const [bytes, offset] of [
+      [JSON.stringify(original), "0"],
+      [JSON.stringify(hostRecord), "1"],
+      [JSON.stringify(original), "0"],
+      ["not json", "2"],
+    ] as const) {
       expect((await deliver(topic, bytes, offset)).json()).toEqual({ status: "SUCCESS" });
     }
     monitor.scalers = [];
     await monitor.sample();
     // No ScaledObjects in this fake, so read the monitor's record of the topic's service directly.
-    const view = (monitor as unknown as { received: Map<string, Record<string, number>>; newest: Map<string, { eventId: string | null; kind: string }[]> });
+    const view = monitor as unknown as { received: Map<string, Record<string, number>>; newest: Map<string, { eventId: string | null; kind: string }[]> };
     expect(view.received.get(Service.AuditService)).toEqual({ "forwarded-by-dapr": 2, permanent: 1 });
     expect(view.newest.get(Service.AuditService)?.map((d) => [d.eventId, d.kind])).toEqual([
       [null, "forwarded-by-dapr"],
@@ -87,7 +100,11 @@ describe("lag-dashboard's dead letters", () => {
 
   it("subscribes raw to every consumer's dead-letter topic, with no dead-letter topic of its own", async () => {
     const { app } = await setUp({});
-    const subscriptions = (await app.inject({ method: "GET", url: "/dapr/subscribe", headers: { "dapr-api-token": TOKEN } })).json() as { topic: string; metadata?: unknown; deadLetterTopic?: string }[];
+    const subscriptions = (await app.inject({ method: "GET", url: "/dapr/subscribe", headers: { "dapr-api-token": TOKEN } })).json() as {
+      topic: string;
+      metadata?: unknown;
+      deadLetterTopic?: string;
+    }[];
     expect(subscriptions.map((s) => s.topic)).toEqual([Service.RecurringTaskService, Service.NotificationService, Service.AuditService].map(deadLetterTopicOf));
     expect(subscriptions.every((s) => s.deadLetterTopic === undefined && JSON.stringify(s.metadata) === '{"rawPayload":"true"}')).toBe(true);
     await app.close();

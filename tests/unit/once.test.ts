@@ -15,7 +15,11 @@ describe("once: an effect per key across redeliveries", () => {
     const once = createOnce(new MemoryState());
     await expect(once("k", async () => Promise.reject(new Error("webhook down")))).rejects.toThrow("webhook down");
     let ran = false;
-    expect(await once("k", async () => void (ran = true))).toBe(true);
+    expect(
+      await once("k", async () => {
+        ran = true;
+      }),
+    ).toBe(true);
     expect(ran).toBe(true);
   });
 
@@ -27,7 +31,11 @@ describe("once: an effect per key across redeliveries", () => {
     await expect(once("k", async () => undefined)).rejects.toBeInstanceOf(ClaimBusy);
     clock += 10_001;
     let ran = false;
-    expect(await once("k", async () => void (ran = true))).toBe(true);
+    expect(
+      await once("k", async () => {
+        ran = true;
+      }),
+    ).toBe(true);
     expect(ran).toBe(true);
     expect(state.entries.get("k")!.value.status).toBe("done");
   });

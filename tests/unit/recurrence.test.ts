@@ -19,10 +19,7 @@ describe("next occurrence", () => {
       occurrence: 2,
       dueAt: "2030-01-02T09:00:00.000Z",
     });
-    expect(series("2030-01-01T09:00:00.000Z", { frequency: "daily", interval: 3 }, 3)).toEqual([
-      "2030-01-04T09:00:00.000Z",
-      "2030-01-07T09:00:00.000Z",
-    ]);
+    expect(series("2030-01-01T09:00:00.000Z", { frequency: "daily", interval: 3 }, 3)).toEqual(["2030-01-04T09:00:00.000Z", "2030-01-07T09:00:00.000Z"]);
   });
 
   it("keeps the wall-clock time across a daylight-saving change in the series' zone", () => {
@@ -101,4 +98,3 @@ describe("next occurrence", () => {
     for (const [start, r] of cases) expect(series(start, r, 41)).toEqual(walk(start, rule(r), 40));
   });
 });
-

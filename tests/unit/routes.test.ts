@@ -34,11 +34,25 @@ describe("TaskApiRoute", () => {
       log,
     });
     const publicApp = (await buildPublicApp(fn, { log }))!;
-    const sidecarApp = await buildApp(fn, { publisher: new MemoryPublisher(), once: async () => false, log, maxDeliveryAttempts: 1, appApiToken: "a-token-of-16-chars-or-more" });
-    const declared = (method: string, url: string) => publicApp.hasRoute({ method: method as "GET", url }) || sidecarApp.hasRoute({ method: method as "GET", url });
+    const sidecarApp = await buildApp(fn, {
+      publisher: new MemoryPublisher(),
+      once: async () => false,
+      log,
+      maxDeliveryAttempts: 1,
+      appApiToken: "a-token-of-16-chars-or-more",
+    });
+    const declared = (method: string, url: string) =>
+      publicApp.hasRoute({ method: method as "GET", url }) || sidecarApp.hasRoute({ method: method as "GET", url });
     const uses: [string, keyof typeof TaskApiRoute][] = [
-      ["GET", "Tasks"], ["POST", "Tasks"], ["GET", "Task"], ["PATCH", "Task"], ["DELETE", "Task"],
-      ["POST", "CompleteTask"], ["GET", "TaskHistory"], ["POST", "UserTasks"], ["GET", "UserTask"],
+      ["GET", "Tasks"],
+      ["POST", "Tasks"],
+      ["GET", "Task"],
+      ["PATCH", "Task"],
+      ["DELETE", "Task"],
+      ["POST", "CompleteTask"],
+      ["GET", "TaskHistory"],
+      ["POST", "UserTasks"],
+      ["GET", "UserTask"],
     ];
     expect(uses.filter(([method, route]) => !declared(method, TaskApiRoute[route])).map(([m, r]) => `${m} ${r}`)).toEqual([]);
     expect(Object.keys(TaskApiRoute).filter((route) => !uses.some(([, r]) => r === route))).toEqual([]);

@@ -16,15 +16,7 @@ import { daprBulkPublishAttempt, tracedPublisher } from "../../shared/host/publi
 import { createLogger } from "../../shared/logger.ts";
 import { MemoryPublisher } from "../../shared/testing/memory-publisher.ts";
 import { MemoryState } from "../../shared/testing/memory-state.ts";
-import {
-  currentTrace,
-  formatTraceparent,
-  inTrace,
-  parseTraceparent,
-  reportSpansTo,
-  stopReportingSpans,
-  type TraceContext,
-} from "../../shared/trace.ts";
+import { currentTrace, formatTraceparent, inTrace, parseTraceparent, reportSpansTo, stopReportingSpans, type TraceContext } from "../../shared/trace.ts";
 import { OutboxRelay } from "../../functions/task-api/outbox.ts";
 import type { TaskDoc, TaskStore } from "../../functions/task-api/store.ts";
 
@@ -227,7 +219,7 @@ describe("what leaves for the sidecar carries the trace", () => {
       expect(traceIdOf(sidecar.requests[0]?.traceparent)).toBe(a.traceId);
       expect(sidecar.requests[1]?.traceparent).toBeUndefined();
       // each entry keeps its own trace in its envelope
-      const entries = (sidecar.requests[1]?.body as { event: { traceparent: string } }[]).map((e) => traceIdOf(e.event.traceparent));
+      const entries = (sidecar.requests[1]!.body as { event: { traceparent: string } }[]).map((e) => traceIdOf(e.event.traceparent));
       expect(entries).toEqual([a.traceId, b.traceId]);
     } finally {
       await sidecar.close();
@@ -241,14 +233,18 @@ describe("what leaves for the sidecar carries the trace", () => {
       await inTrace(trace, () => createDaprJobs(sidecar.address).schedule("reminder-1", { dueTime: "2031-01-01T00:00:00Z", data: { taskId: "t" } }));
       const [req] = sidecar.requests;
       expect(traceIdOf(req?.traceparent)).toBe(trace.traceId);
-      expect((req?.body as { data: Record<string, unknown> }).data).toEqual({ taskId: "t", traceparent: formatTraceparent(trace) });
+      expect((req!.body as { data: Record<string, unknown> }).data).toEqual({ taskId: "t", traceparent: formatTraceparent(trace) });
     } finally {
       await sidecar.close();
     }
   });
 
   it("an outbox entry takes the trace of the write that owes it", () => {
-    const relay = new OutboxRelay({} as TaskStore, { publisher: new MemoryPublisher(), jobs: { schedule: async () => {}, remove: async () => {} } }, createLogger("task-api", "silent"));
+    const relay = new OutboxRelay(
+      {} as TaskStore,
+      { publisher: new MemoryPublisher(), jobs: { schedule: async () => {}, remove: async () => {} } },
+      createLogger("task-api", "silent"),
+    );
     const doc = { id: "t", userId: "u", outbox: [{ id: "e1", kind: "remove-job", name: "reminder-t" }] } as unknown as TaskDoc;
     const write = newTrace();
     inTrace(write, () => relay.lease(doc));

@@ -31,9 +31,7 @@ export const benchDrain = async (stack: StackInfo, events: number, log: (line: s
   const topic = `bench-drain-${run}`;
   await ensureTopics(stack.kafkaBrokers, [{ name: topic, partitions: PARTITIONS }]);
   const Backlogged = defineEvent({ topic, type: "bench.backlogged.v1", schema: z.object({ seq: z.number().int() }) });
-  await fillBacklog(stack, topic, events, (seq) =>
-    envelope({ event: Backlogged, data: { seq }, subject: `task-${seq % 500}`, source: "bench" }),
-  );
+  await fillBacklog(stack, topic, events, (seq) => envelope({ event: Backlogged, data: { seq }, subject: `task-${seq % 500}`, source: "bench" }));
   log(`P1: ${events} events waiting on ${topic}`);
 
   /** Counts effects; resolves the rate once every event's effect ran. */
@@ -126,7 +124,10 @@ const fillBacklog = async (stack: StackInfo, topic: string, count: number, make:
   try {
     const bulk = daprBulkPublishAttempt(app.sidecarAddress);
     for (let from = 0; from < count; from += 100) {
-      const outcomes = await bulk(topic, Array.from({ length: Math.min(100, count - from) }, (_, i) => make(from + i)));
+      const outcomes = await bulk(
+        topic,
+        Array.from({ length: Math.min(100, count - from) }, (_, i) => make(from + i)),
+      );
       if (outcomes.some((o) => !o.ok)) throw new Error(`filling ${topic} failed at ${from}`);
     }
   } finally {

@@ -75,7 +75,6 @@ const firstTime = async (check: () => Promise<boolean>, what: string, everyMs = 
   }
 };
 
-
 const Deployment = z.object({ spec: z.object({ replicas: z.number() }) });
 
 const ScaleLine = z.object({
@@ -149,14 +148,22 @@ export const measureScaleFromZero = async (opts: { rounds?: number; log?: (line:
         // Lag appears when task-api's outbox has put the event on the topic.
         const lagAt = await firstTime(async () => (await kafka.endOffsetTotal(Topic.TaskEvents)) > endBefore, "the event on task-events", 5);
         const [joinedAt, handledAt] = await Promise.all([
-          firstTime(async () => {
-            const [group] = await kafka.groups([{ group: CONSUMER, topics: [] }]);
-            return (group?.members ?? 0) > 0;
-          }, `a member in group ${CONSUMER}`, 20),
-          firstTime(async () => {
-            const history = (await (await api("GET", routePath(TaskApiRoute.TaskHistory, { id }))).json()) as { entries?: unknown[] };
-            return (history.entries?.length ?? 0) > 0;
-          }, "the audit entry", 20),
+          firstTime(
+            async () => {
+              const [group] = await kafka.groups([{ group: CONSUMER, topics: [] }]);
+              return (group?.members ?? 0) > 0;
+            },
+            `a member in group ${CONSUMER}`,
+            20,
+          ),
+          firstTime(
+            async () => {
+              const history = (await (await api("GET", routePath(TaskApiRoute.TaskHistory, { id }))).json()) as { entries?: unknown[] };
+              return (history.entries?.length ?? 0) > 0;
+            },
+            "the audit entry",
+            20,
+          ),
         ]);
         const mine = events.slice(seen).filter((e) => e.service === CONSUMER);
         const at = (kind: ReplicaEvent["kind"]) => {

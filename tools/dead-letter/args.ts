@@ -30,9 +30,8 @@ export const usage = (consumers: readonly string[]): string =>
 
 /** Parses the tool's arguments; `known` are the consumers a --consumer may name. */
 export const parseCommand = (argv: string[], known: readonly string[]): Command => {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const parse = () =>
+    parseArgs({
       args: argv,
       allowPositionals: true,
       strict: true,
@@ -44,6 +43,9 @@ export const parseCommand = (argv: string[], known: readonly string[]): Command 
         help: { type: "boolean", short: "h", default: false },
       },
     });
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse();
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }

@@ -7,15 +7,12 @@ import type { z } from "zod";
 import { CloudEventEnvelope } from "../../shared/catalog/cloudevent.ts";
 import type { DeadLetterEntry } from "../../shared/catalog/dead-letter.ts";
 
-const issuesOf = (error: z.ZodError): string =>
-  error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+const issuesOf = (error: z.ZodError): string => error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
 
 /** The attributes Dapr adds to an envelope when it publishes; it sets them again on a replay. */
 export const DAPR_ATTRIBUTES = ["topic", "pubsubname", "traceid", "traceparent", "tracestate"] as const;
 
-export type ReplayPlan =
-  | { ok: true; topic: string; event: CloudEventEnvelope }
-  | { ok: false; reason: string };
+export type ReplayPlan = { ok: true; topic: string; event: CloudEventEnvelope } | { ok: false; reason: string };
 
 /**
  * What a replay publishes for an entry: the original envelope unchanged (same id,
@@ -144,15 +141,16 @@ export interface ReplayResult {
 
 export const formatAck = (results: { consumer: string; deadLetterTopic: string; acknowledged: number }[]): string =>
   results
-    .map((r) => `${r.consumer} (${r.deadLetterTopic}): acknowledged ${r.acknowledged === 1 ? "1 record" : `${r.acknowledged} records`}; its dead-letter depth is 0\n`)
+    .map(
+      (r) =>
+        `${r.consumer} (${r.deadLetterTopic}): acknowledged ${r.acknowledged === 1 ? "1 record" : `${r.acknowledged} records`}; its dead-letter depth is 0\n`,
+    )
     .join("");
 
 export const formatReplay = (result: ReplayResult): string => {
   const out: string[] = [];
   const n = result.replayed.length;
-  out.push(
-    `${result.consumer}: replayed ${n === 1 ? "1 event" : `${n} events`} to their original topics (${result.deadLetterTopic} is unchanged)`,
-  );
+  out.push(`${result.consumer}: replayed ${n === 1 ? "1 event" : `${n} events`} to their original topics (${result.deadLetterTopic} is unchanged)`);
   if (n > 0) {
     const rows = result.replayed.map((r) => [r.eventId, r.type, r.subject ?? "-", `-> ${r.topic}`]);
     out.push(...table(["EVENT ID", "TYPE", "TASK", "TOPIC"], rows).map((l) => `  ${l}`));

@@ -6,8 +6,7 @@ import { ensureDapr } from "../stack/provision.ts";
 import { devPorts, type StackInfo } from "../stack/stack.ts";
 
 /** The brokers in a rendered Kafka pub/sub component (`- name: brokers` / `value: "…"`). */
-export const brokersOf = (pubsubYaml: string): string | undefined =>
-  /-\s*name:\s*brokers\s*\n\s*value:\s*"?([^"\n]+?)"?\s*$/m.exec(pubsubYaml)?.[1]?.trim();
+export const brokersOf = (pubsubYaml: string): string | undefined => /-\s*name:\s*brokers\s*\n\s*value:\s*"?([^"\n]+?)"?\s*$/m.exec(pubsubYaml)?.[1]?.trim();
 
 /**
  * The stack `npm run dev` runs from `dataDir`: its rendered Dapr resources and
@@ -16,10 +15,7 @@ export const brokersOf = (pubsubYaml: string): string | undefined =>
  * overrides), and the daprd provisioning finds. (With KAFKA_BROKERS set the
  * tool reads that cluster instead: target.ts.)
  */
-export const connectToRunningStack = async (
-  dataDir: string,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<StackInfo> => {
+export const connectToRunningStack = async (dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<StackInfo> => {
   const daprDir = join(dataDir, "dapr");
   const resourcesPath = join(daprDir, "resources");
   const configFile = join(daprDir, "config.yaml");

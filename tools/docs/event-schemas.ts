@@ -27,8 +27,7 @@ const eventHeading = (event: EventDef): string => `\`${event.type}\``;
 const topicHeading = (topic: TopicName): string => `Topic \`${topic}\``;
 
 /** A link to an event's section in docs/event-schemas.md, from a page in docs/ (or from that page: `page = ""`). */
-export const eventLinkOf = (event: EventDef, page = "event-schemas.md"): string =>
-  `[\`${event.type}\`](${page}#${anchorOf(eventHeading(event))})`;
+export const eventLinkOf = (event: EventDef, page = "event-schemas.md"): string => `[\`${event.type}\`](${page}#${anchorOf(eventHeading(event))})`;
 
 const code = (text: string): string => `\`${text}\``;
 const codeList = (items: readonly string[]): string => (items.length === 0 ? "none" : items.map(code).join(", "));
@@ -36,8 +35,7 @@ const cell = (text: string): string => text.replace(/\|/g, "\\|").replace(/\n/g,
 
 // ------------------------------------------------------------ field tables
 
-const asSchema = (schema: boolean | JsonSchema | undefined): JsonSchema =>
-  typeof schema === "object" ? schema : {};
+const asSchema = (schema: boolean | JsonSchema | undefined): JsonSchema => (typeof schema === "object" ? schema : {});
 
 const between = (min: number | undefined, max: number | undefined, unit: string): string => {
   const hasMax = max !== undefined && max < Number.MAX_SAFE_INTEGER;
@@ -48,17 +46,13 @@ const between = (min: number | undefined, max: number | undefined, unit: string)
 };
 
 const stringLabelOf = (schema: JsonSchema): string =>
-  schema.minLength === 1 && schema.maxLength === undefined
-    ? "string (non-empty)"
-    : `string${between(schema.minLength, schema.maxLength, " chars")}`;
+  schema.minLength === 1 && schema.maxLength === undefined ? "string (non-empty)" : `string${between(schema.minLength, schema.maxLength, " chars")}`;
 
 const literalOf = (value: unknown): string => code(typeof value === "string" ? value : JSON.stringify(value));
 
-const itemsOf = (schema: JsonSchema): boolean | JsonSchema | undefined =>
-  Array.isArray(schema.items) ? undefined : schema.items;
+const itemsOf = (schema: JsonSchema): boolean | JsonSchema | undefined => (Array.isArray(schema.items) ? undefined : schema.items);
 
-const mapLabelOf = (schema: JsonSchema): string =>
-  `map of string to ${typeLabelOf(asSchema(schema.additionalProperties))}`;
+const mapLabelOf = (schema: JsonSchema): string => `map of string to ${typeLabelOf(asSchema(schema.additionalProperties))}`;
 
 /** A short, readable type, e.g. "string (1–200 chars)", "date-time", "one of `low`, `high`". */
 export const typeLabelOf = (schema: JsonSchema): string => {
@@ -196,14 +190,7 @@ const indexRow = (topic: TopicName): string => {
   return `| [${code(topic)}](#${anchorOf(topicHeading(topic))}) | ${events.join(", ")} |`;
 };
 
-const indexSection = (): string[] => [
-  "## Events",
-  "",
-  "| topic | event types |",
-  "| --- | --- |",
-  ...Object.values(Topic).map(indexRow),
-  "",
-];
+const indexSection = (): string[] => ["## Events", "", "| topic | event types |", "| --- | --- |", ...Object.values(Topic).map(indexRow), ""];
 
 /** docs/event-schemas.md, rendered from shared/catalog/events.ts and the frozen examples. */
 export const renderEventSchemas = (): string =>

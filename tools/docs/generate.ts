@@ -21,9 +21,9 @@ export const GENERATED_DIRS: readonly string[] = [SCHEMAS_DIR, RUN_RESOURCES_DIR
 
 /** Repo-relative paths of files in GENERATED_DIRS that no entry of GENERATED_DOCS produces. */
 export const staleGeneratedFiles = (): string[] =>
-  GENERATED_DIRS.flatMap((dir) =>
-    existsSync(join(repoRoot, dir)) ? readdirSync(join(repoRoot, dir)).map((name) => `${dir}/${name}`) : [],
-  ).filter((file) => !(file in GENERATED_DOCS));
+  GENERATED_DIRS.flatMap((dir) => (existsSync(join(repoRoot, dir)) ? readdirSync(join(repoRoot, dir)).map((name) => `${dir}/${name}`) : [])).filter(
+    (file) => !(file in GENERATED_DOCS),
+  );
 
 const writeDocs = (): void => {
   for (const [file, render] of Object.entries(GENERATED_DOCS)) {

@@ -35,9 +35,7 @@ export const envelopeFields = (type: z.ZodType) => ({
   subject: envelope.subject.unwrap().describe("The task id; also the Kafka record key, so one task's events stay in order."),
   time: Instant.describe("When the producer published the event (RFC 3339; producers write UTC)."),
   datacontenttype: envelope.datacontenttype.describe("Always `application/json`."),
-  correlationid: envelope.correlationid
-    .unwrap()
-    .describe("Shared by every event that follows from one request; the first event's id when it starts a chain."),
+  correlationid: envelope.correlationid.unwrap().describe("Shared by every event that follows from one request; the first event's id when it starts a chain."),
   causationid: envelope.causationid.describe("The id of the event this one was derived from; absent when it came from a request."),
   writeseq: envelope.writeseq.describe(
     "The event's place among the events of the write that produced it (0, 1, 2… in emit order; they share `time`): a task's events are in order by `time`, then `writeseq`. Absent means 0.",
@@ -45,8 +43,7 @@ export const envelopeFields = (type: z.ZodType) => ({
 });
 
 /** The whole CloudEvent of one event type, composed in zod. */
-export const cloudEventSchemaOf = (event: EventDef) =>
-  z.looseObject({ ...envelopeFields(z.literal(event.type)), data: event.schema });
+export const cloudEventSchemaOf = (event: EventDef) => z.looseObject({ ...envelopeFields(z.literal(event.type)), data: event.schema });
 
 /** zod closes output objects; an open schema keeps older consumers working when fields are added. */
 const keepObjectsOpen = (ctx: { jsonSchema: JsonSchema }): void => {
@@ -54,8 +51,7 @@ const keepObjectsOpen = (ctx: { jsonSchema: JsonSchema }): void => {
 };
 
 /** Converts a zod schema to an open draft 2020-12 JSON Schema. */
-export const toOpenJsonSchema = (schema: z.ZodType): JsonSchema =>
-  z.toJSONSchema(schema, { target: "draft-2020-12", io: "input", override: keepObjectsOpen });
+export const toOpenJsonSchema = (schema: z.ZodType): JsonSchema => z.toJSONSchema(schema, { target: "draft-2020-12", io: "input", override: keepObjectsOpen });
 
 /** The JSON Schema of an event's CloudEvent, with `$id` and `title` first. */
 export const jsonSchemaOf = (event: EventDef): JsonSchema => {

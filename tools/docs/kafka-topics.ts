@@ -34,7 +34,9 @@ const topicRow = (topic: TopicName): string => {
     formatRetention(TOPIC_RETENTION_MS[topic]),
     services(TOPIC_PRODUCERS[topic]),
     services(TOPIC_CONSUMERS[topic]),
-    eventsOn(topic).map((event) => eventLinkOf(event)).join(", "),
+    eventsOn(topic)
+      .map((event) => eventLinkOf(event))
+      .join(", "),
   ];
   return `| ${cells.join(" | ")} |`;
 };

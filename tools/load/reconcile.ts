@@ -93,15 +93,14 @@ export interface RunTasks {
   userPrefix: string;
 }
 
-export const reconcile = async (
-  run: RunTasks,
-  reminderPosts: ReadonlyMap<string, number>,
-  reader: EffectReader,
-): Promise<Reconciliation> => {
+export const reconcile = async (run: RunTasks, reminderPosts: ReadonlyMap<string, number>, reader: EffectReader): Promise<Reconciliation> => {
   const { tasks } = run;
   const [entries, stored] = await Promise.all([reader.auditEntries(), reader.storedTasks(run.userPrefix)]);
   const audit = countBy(entries, (e) => `${e.taskId} ${e.type}`);
-  const nextBySeries = countBy(stored.filter((t) => t.occurrence === 2), (t) => t.seriesId ?? "");
+  const nextBySeries = countBy(
+    stored.filter((t) => t.occurrence === 2),
+    (t) => t.seriesId ?? "",
+  );
 
   const auditExpectations = tasks.flatMap((t): Expectation[] => {
     const expect = (type: string, expected: number, uncertain: number): Expectation => ({
@@ -118,21 +117,25 @@ export const reconcile = async (
   });
   const nextExpectations = tasks
     .filter((t) => t.recurring)
-    .map((t): Expectation => ({
-      what: `${t.id} next occurrence`,
-      expected: t.completed ? 1 : 0,
-      uncertain: t.completed ? 0 : t.uncertain,
-      found: nextBySeries.get(t.id) ?? 0,
-    }));
+    .map(
+      (t): Expectation => ({
+        what: `${t.id} next occurrence`,
+        expected: t.completed ? 1 : 0,
+        uncertain: t.completed ? 0 : t.uncertain,
+        found: nextBySeries.get(t.id) ?? 0,
+      }),
+    );
   // A task completed around its reminder's time may or may not have had it sent: at most once.
   const reminderExpectations = tasks
     .filter((t) => t.reminderAt !== undefined)
-    .map((t): Expectation => ({
-      what: `${t.id} reminder`,
-      expected: t.completed ? 0 : 1,
-      uncertain: t.completed || t.uncertain > 0 ? 1 : 0,
-      found: reminderPosts.get(t.id) ?? 0,
-    }));
+    .map(
+      (t): Expectation => ({
+        what: `${t.id} reminder`,
+        expected: t.completed ? 0 : 1,
+        uncertain: t.completed || t.uncertain > 0 ? 1 : 0,
+        found: reminderPosts.get(t.id) ?? 0,
+      }),
+    );
 
   const known = new Set(tasks.map((t) => t.id));
   const explained = (t: { id: string; seriesId?: string }) => known.has(t.id) || (t.seriesId !== undefined && known.has(t.seriesId));

@@ -54,8 +54,14 @@ export const formatReport = (r: LoadReport): string => {
     .reduce((sum, [, v]) => sum + v, 0);
   const rows: [string, string][] = [
     ["scenario", `${r.scenario}, ${r.mode} loop (${r.offered}), ${r.durationS} s after ${r.warmupS} s warm-up, ${r.users} users`],
-    ["writes offered / sent / acknowledged", `${r.writes.offered} / ${r.writes.sent} / ${r.writes.acknowledged} (${r.writes.achievedRate.toFixed(1)} writes/s achieved)`],
-    ["refused (retry later)", `${counts(r.writes.refusedByStatus)}${r.writes.refusedWithoutRetryAfter ? `; ${r.writes.refusedWithoutRetryAfter} without Retry-After` : ""}`],
+    [
+      "writes offered / sent / acknowledged",
+      `${r.writes.offered} / ${r.writes.sent} / ${r.writes.acknowledged} (${r.writes.achievedRate.toFixed(1)} writes/s achieved)`,
+    ],
+    [
+      "refused (retry later)",
+      `${counts(r.writes.refusedByStatus)}${r.writes.refusedWithoutRetryAfter ? `; ${r.writes.refusedWithoutRetryAfter} without Retry-After` : ""}`,
+    ],
     ["errors by status", counts(r.writes.errorsByStatus)],
     ["HTTP latency p50 / p90 / p99 / max", [r.httpLatencyMs.p50, r.httpLatencyMs.p90, r.httpLatencyMs.p99, r.httpLatencyMs.max].map(ms).join(" / ")],
     ["write → audit entry p50 / p99", `${ms(r.writeToAuditMs.p50)} / ${ms(r.writeToAuditMs.p99)} (${r.writeToAuditMs.samples} writes)`],
@@ -68,7 +74,12 @@ export const formatReport = (r: LoadReport): string => {
       return [`${k}: lost / duplicated`, `${e.lost} / ${e.duplicated} (expected ${e.expected}, found ${e.found})`];
     }),
     ["tasks no acknowledged write explains", String(r.unexplainedTasks)],
-    ["CPU ms per write (all but the driver)", `${cpuTotal.toFixed(1)}: ${Object.entries(r.cpuMsPerWrite).map(([n, v]) => `${n} ${v.toFixed(2)}`).join(", ")}`],
+    [
+      "CPU ms per write (all but the driver)",
+      `${cpuTotal.toFixed(1)}: ${Object.entries(r.cpuMsPerWrite)
+        .map(([n, v]) => `${n} ${v.toFixed(2)}`)
+        .join(", ")}`,
+    ],
     [
       "Cosmos DB per write",
       `${r.cosmosPerWrite.requests.toFixed(2)} round trips carrying ${counts(Object.fromEntries(Object.entries(r.cosmosPerWrite.operations).map(([k, v]) => [k, Number(v.toFixed(2))])))}; ${r.cosmosPerWrite.requestUnits.toFixed(1)} RU-equivalents`,

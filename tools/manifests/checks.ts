@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { COMPONENTS_USED, DEAD_LETTER_TOOL, DEPLOYED_FUNCTIONS, PUBSUB, Service, STATE_STORE, TASK_API_CALLERS, type ServiceName } from "../../shared/catalog/names.ts";
+import { COMPONENTS_USED, DEAD_LETTER_TOOL, DEPLOYED_FUNCTIONS, PUBSUB, STATE_STORE, TASK_API_CALLERS } from "../../shared/catalog/names.ts";
 import { repoRoot } from "../stack/paths.ts";
 import { checkDaprResources } from "./checks/dapr.ts";
 import { exportedMetrics } from "./checks/exporters.ts";
@@ -17,7 +17,6 @@ import { panelSourceProblems, panelSources, ruleProblems, runningExporters, type
 import { checkNetworkPolicies } from "./checks/network.ts";
 import { checkWorkloads } from "./checks/workloads.ts";
 import { readYamlDocuments, type K8sObject } from "./render.ts";
-
 
 export const GRAFANA_DASHBOARD = "deploy/monitoring/taskapp-dashboard.json";
 

@@ -28,8 +28,7 @@ export const TARGETS = {
 } as const satisfies Record<string, Target>;
 export type TargetName = keyof typeof TARGETS;
 
-export const describeTarget = (target: Target): string =>
-  [target.overlay, ...(target.components ?? []).map((c) => `+ ${c}`)].join(" ");
+export const describeTarget = (target: Target): string => [target.overlay, ...(target.components ?? []).map((c) => `+ ${c}`)].join(" ");
 
 export interface Validation {
   target: TargetName;

@@ -83,7 +83,7 @@ export const renderLocalOverlay = async (stack: StackInfo, dir: string): Promise
  * these; KEDA only needs them to exist). A reference this does not know stops the run, naming it.
  */
 export const secretsFor = (stack: StackInfo, secrets: LocalSecrets, objects: readonly KubeObject[]): KubeObject[] => {
-  const valueOf = (name: string, key: string): string => {
+  const secretValue = (name: string, key: string): string => {
     if (name.endsWith("-cosmos") && key === "endpoint") return stack.cosmosEndpoint;
     if (name.endsWith("-cosmos") && key === "key") return stack.cosmosKey;
     if (key === "jwt-secret") return secrets.jwtSecret;
@@ -95,7 +95,7 @@ export const secretsFor = (stack: StackInfo, secrets: LocalSecrets, objects: rea
     const { spec } = DeploymentEnv.parse(o);
     for (const container of spec.template.spec.containers) {
       for (const ref of (container.env ?? []).map((e) => e.valueFrom?.secretKeyRef).filter((r) => r !== undefined)) {
-        wanted.set(ref.name, { ...wanted.get(ref.name), [ref.key]: valueOf(ref.name, ref.key) });
+        wanted.set(ref.name, { ...wanted.get(ref.name), [ref.key]: secretValue(ref.name, ref.key) });
       }
     }
   }

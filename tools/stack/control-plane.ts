@@ -163,9 +163,12 @@ export const startControlPlane = async (opts: ControlPlaneOptions): Promise<Cont
     rmSync(etcdDir, { recursive: true, force: true });
     const [etcdPort, etcdPeerPort, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
     const etcd = run("etcd", build.etcd, [
-      "--data-dir", etcdDir,
-      "--listen-client-url", `http://127.0.0.1:${etcdPort}`,
-      "--listen-peer-url", `http://127.0.0.1:${etcdPeerPort}`,
+      "--data-dir",
+      etcdDir,
+      "--listen-client-url",
+      `http://127.0.0.1:${etcdPort}`,
+      "--listen-peer-url",
+      `http://127.0.0.1:${etcdPeerPort}`,
     ]);
     await waitUntil("etcd", httpOk(`http://127.0.0.1:${etcdPort}/health`), { process: etcd, timeoutMs: 30_000, intervalMs: 100 });
 
@@ -261,13 +264,7 @@ const startAutoscaling = async (
   },
 ): Promise<string> => {
   const { pki, kubeconfig, kedaEnv, run } = ctx;
-  const [metricsPort, probePort, grpcPort, adapterPort, adapterMetricsPort] = await Promise.all([
-    freePort(),
-    freePort(),
-    freePort(),
-    freePort(),
-    freePort(),
-  ]);
+  const [metricsPort, probePort, grpcPort, adapterPort, adapterMetricsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const operator = run(
     "keda-operator",
     build.kedaOperator,

@@ -23,7 +23,8 @@ if (!Number.isInteger(port) || !Number.isInteger(statsPort)) {
 
 const stats: CosmosStats = emptyCosmosStats();
 const tally = (op: CosmosOperation, count: number, bytesIn: number, bytesOut: number) => {
-  const entry = (stats.operations[op] ??= { count: 0, bytesIn: 0, bytesOut: 0 });
+  const entry = stats.operations[op] ?? { count: 0, bytesIn: 0, bytesOut: 0 };
+  stats.operations[op] = entry;
   entry.count += count;
   entry.bytesIn += bytesIn;
   entry.bytesOut += bytesOut;

@@ -7,8 +7,7 @@ import type { CosmosStats } from "./cosmos-cost.ts";
  * The key of the Cosmos DB emulator, published by Microsoft for local use.
  * The local server accepts any key; production reads COSMOS_KEY from a secret.
  */
-export const LOCAL_COSMOS_KEY =
-  "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+export const LOCAL_COSMOS_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
 
 export interface LocalCosmos {
   endpoint: string;
@@ -42,11 +41,11 @@ export const startCosmos = async (opts: { port: number; logFile: string; pidDir:
     pidDir: opts.pidDir,
   });
   const statsUrl = `http://127.0.0.1:${statsPort}/`;
-  await waitUntil(
-    `the Cosmos DB server on port ${opts.port}`,
-    async () => (await portOpen(opts.port)()) && (await portOpen(statsPort)()),
-    { process: child, timeoutMs: 30_000, intervalMs: 100 },
-  );
+  await waitUntil(`the Cosmos DB server on port ${opts.port}`, async () => (await portOpen(opts.port)()) && (await portOpen(statsPort)()), {
+    process: child,
+    timeoutMs: 30_000,
+    intervalMs: 100,
+  });
   return {
     endpoint: `https://127.0.0.1:${opts.port}`,
     key: LOCAL_COSMOS_KEY,

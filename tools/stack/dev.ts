@@ -46,7 +46,9 @@ const main = async () => {
   const stopAll = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    say(`\n${signal}: stopping functions, sidecars, ${autoscaling ? "consumer replicas, the control plane, " : ""}scheduler, Kafka${tracing ? ", Zipkin" : ""}…`);
+    say(
+      `\n${signal}: stopping functions, sidecars, ${autoscaling ? "consumer replicas, the control plane, " : ""}scheduler, Kafka${tracing ? ", Zipkin" : ""}…`,
+    );
     for (const f of functions.reverse()) await f.stop().catch(() => undefined);
     await autoscaling?.stop().catch(() => undefined);
     await stack.stop();

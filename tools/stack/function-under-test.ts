@@ -24,11 +24,7 @@ export interface FunctionUnderTest {
   stop(): Promise<void>;
 }
 
-export const runWithSidecar = async (
-  stack: StackInfo,
-  fn: FunctionDef,
-  opts: { maxDeliveryAttempts?: number } = {},
-): Promise<FunctionUnderTest> => {
+export const runWithSidecar = async (stack: StackInfo, fn: FunctionDef, opts: { maxDeliveryAttempts?: number } = {}): Promise<FunctionUnderTest> => {
   const wiring = await newWiring();
   const host = wireHost(
     fn.name,

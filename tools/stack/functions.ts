@@ -75,28 +75,28 @@ export const startFunction = async (
   const wiring = await newWiring(opts.appPort === undefined ? {} : { appPort: opts.appPort });
   const { appPort, daprHttpPort, appApiToken, daprApiToken } = wiring;
   const publicPort = opts.publicPort ?? (await freePort());
-  const launch = () => startProcess({
-    name: instance,
-    command: process.execPath,
-    args: nodeArgs(opts.entry ?? join(repoRoot, "functions", name, "main.ts")),
-    cwd: repoRoot,
-    env: {
-      ...process.env,
-      ...wiring.env,
-      PUBLIC_PORT: String(publicPort),
-      KAFKA_BROKERS: stack.kafkaBrokers,
-      COSMOS_ENDPOINT: stack.cosmosEndpoint,
-      COSMOS_KEY: stack.cosmosKey,
-      // The stack's Cosmos server is always the local one, with a self-signed certificate.
-      COSMOS_ALLOW_SELF_SIGNED: "true",
-      ...(stack.zipkin ? { TRACING_ZIPKIN_URL: stack.zipkin.spansUrl } : {}),
-      ...opts.env,
-    },
-    logFile: join(stack.logDir, `${instance}.log`),
-    pidDir: stack.pidDir,
-  });
-  const healthy = (app: ManagedProcess) =>
-    waitUntil(`${instance} on port ${appPort}`, httpOk(`http://127.0.0.1:${appPort}/healthz`), { process: app });
+  const launch = () =>
+    startProcess({
+      name: instance,
+      command: process.execPath,
+      args: nodeArgs(opts.entry ?? join(repoRoot, "functions", name, "main.ts")),
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        ...wiring.env,
+        PUBLIC_PORT: String(publicPort),
+        KAFKA_BROKERS: stack.kafkaBrokers,
+        COSMOS_ENDPOINT: stack.cosmosEndpoint,
+        COSMOS_KEY: stack.cosmosKey,
+        // The stack's Cosmos server is always the local one, with a self-signed certificate.
+        COSMOS_ALLOW_SELF_SIGNED: "true",
+        ...(stack.zipkin ? { TRACING_ZIPKIN_URL: stack.zipkin.spansUrl } : {}),
+        ...opts.env,
+      },
+      logFile: join(stack.logDir, `${instance}.log`),
+      pidDir: stack.pidDir,
+    });
+  const healthy = (app: ManagedProcess) => waitUntil(`${instance} on port ${appPort}`, httpOk(`http://127.0.0.1:${appPort}/healthz`), { process: app });
   const sidecar = () => sidecarFor(stack, name, appPort, { httpPort: daprHttpPort, instance, appApiToken, daprApiToken });
   const app = launch();
   try {

@@ -86,7 +86,8 @@ export const startKafka = async (opts: KafkaOptions): Promise<{ brokers: string;
   );
   const jvm = [`-Dlog4j2.configurationFile=${join(repoRoot, "tools/kafka-runtime/log4j2.properties")}`, "-cp", opts.classpath];
   if (!existsSync(join(logDirs, "meta.properties"))) {
-    const scram = opts.sasl && opts.sasl.mechanism !== "PLAIN" ? ["--add-scram", `${opts.sasl.mechanism}=[name=${opts.sasl.username},password=${opts.sasl.password}]`] : [];
+    const scram =
+      opts.sasl && opts.sasl.mechanism !== "PLAIN" ? ["--add-scram", `${opts.sasl.mechanism}=[name=${opts.sasl.username},password=${opts.sasl.password}]`] : [];
     await execFile(opts.java, [...jvm, "kafka.tools.StorageTool", "format", "-t", clusterId(), "-c", properties, "--standalone", ...scram]).catch(
       (err: { stdout?: string; stderr?: string }) => {
         throw new Error(`formatting Kafka storage in ${logDirs} failed:\n${err.stdout ?? ""}${err.stderr ?? ""}`);

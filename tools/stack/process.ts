@@ -170,15 +170,17 @@ export const httpOk = (url: string) => async (): Promise<boolean> => {
   return res.ok;
 };
 
-export const portOpen = (port: number, host = "127.0.0.1") => (): Promise<boolean> =>
-  new Promise((resolve) => {
-    const socket = connect({ port, host });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
+export const portOpen =
+  (port: number, host = "127.0.0.1") =>
+  (): Promise<boolean> =>
+    new Promise((resolve) => {
+      const socket = connect({ port, host });
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
     });
-    socket.once("error", () => resolve(false));
-  });
 
 const kernelFreePort = (): Promise<number> =>
   new Promise((resolve, reject) => {

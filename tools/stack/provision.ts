@@ -15,8 +15,7 @@ export const DAPR_VERSION = "1.18.2";
 const DAPR_SERIES = "1.18.";
 
 /** Downloads and builds live outside the clone, so CI reruns and fresh clones reuse them. */
-export const cacheRoot = (): string =>
-  process.env["TASKAPP_CACHE_DIR"] ?? join(process.env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache"), "task-events");
+export const cacheRoot = (): string => process.env["TASKAPP_CACHE_DIR"] ?? join(process.env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache"), "task-events");
 
 export const say = (line: string) => process.stderr.write(`[provision] ${line}\n`);
 
@@ -59,11 +58,9 @@ export const ensureKafka = async (): Promise<{ classpath: string; java: string }
     const started = Date.now();
     const staging = `${libs}.partial`;
     rmSync(staging, { recursive: true, force: true });
-    await execFile(
-      mvn,
-      ["-q", "-B", "-f", KAFKA_POM, "dependency:copy-dependencies", `-DoutputDirectory=${staging}`, "-DincludeScope=runtime"],
-      { maxBuffer: 64 * 1024 * 1024 },
-    ).catch((err: { stdout?: string; stderr?: string }) => {
+    await execFile(mvn, ["-q", "-B", "-f", KAFKA_POM, "dependency:copy-dependencies", `-DoutputDirectory=${staging}`, "-DincludeScope=runtime"], {
+      maxBuffer: 64 * 1024 * 1024,
+    }).catch((err: { stdout?: string; stderr?: string }) => {
       throw new Error(`Maven could not resolve Kafka ${KAFKA_VERSION}:\n${err.stdout ?? ""}${err.stderr ?? ""}`);
     });
     rmSync(libs, { recursive: true, force: true });
@@ -90,11 +87,10 @@ export const ensureZipkin = async (): Promise<{ jar: string; java: string }> => 
     const staging = `${dir}.partial`;
     rmSync(staging, { recursive: true, force: true });
     mkdirSync(cacheRoot(), { recursive: true });
-    await execFile(
-      mvn,
-      ["-q", "-B", "dependency:copy", `-Dartifact=io.zipkin:zipkin-server:${ZIPKIN_VERSION}:jar:exec`, `-DoutputDirectory=${staging}`],
-      { cwd: cacheRoot(), maxBuffer: 64 * 1024 * 1024 },
-    ).catch((err: { stdout?: string; stderr?: string }) => {
+    await execFile(mvn, ["-q", "-B", "dependency:copy", `-Dartifact=io.zipkin:zipkin-server:${ZIPKIN_VERSION}:jar:exec`, `-DoutputDirectory=${staging}`], {
+      cwd: cacheRoot(),
+      maxBuffer: 64 * 1024 * 1024,
+    }).catch((err: { stdout?: string; stderr?: string }) => {
       throw new Error(`Maven could not resolve Zipkin's server ${ZIPKIN_VERSION}:\n${err.stdout ?? ""}${err.stderr ?? ""}`);
     });
     rmSync(dir, { recursive: true, force: true });
@@ -191,9 +187,6 @@ export const ensureDapr = async (): Promise<DaprBinaries> => {
 
 /** Everything the local stack needs, resolved or built; safe to call again (cached). */
 export const provision = async (): Promise<{ kafka?: { classpath: string; java: string }; dapr: DaprBinaries }> => {
-  const [kafka, dapr] = await Promise.all([
-    process.env["KAFKA_BROKERS"] ? Promise.resolve(undefined) : ensureKafka(),
-    ensureDapr(),
-  ]);
+  const [kafka, dapr] = await Promise.all([process.env["KAFKA_BROKERS"] ? Promise.resolve(undefined) : ensureKafka(), ensureDapr()]);
   return kafka ? { kafka, dapr } : { dapr };
 };

@@ -86,30 +86,32 @@ class ServiceReplicas {
   private start(instance: string): Copy {
     const copy: Copy = { instance, cancelled: false, started: undefined, running: Promise.resolve(undefined) };
     const held = this.held?.released ?? Promise.resolve();
-    copy.running = held.then(() =>
-      copy.cancelled || this.runner.stopping
-        ? undefined
-        : startFunction(this.runner.opts.stack, this.service, {
-            instance,
-            env: this.runner.opts.env(this.service),
-            onAppReady: () => this.runner.emit({ kind: "app-ready", service: this.service, instance, at: Date.now() }),
-          }),
-    ).then(
-      (running) => {
-        if (!running) return undefined;
-        copy.started = running;
-        this.runner.emit({ kind: "sidecar-ready", service: this.service, instance, at: Date.now() });
-        return running;
-      },
-      (err: unknown) => {
-        this.runner.say(`${instance} did not start: ${err instanceof Error ? err.message : String(err)}`);
-        const index = this.copies.indexOf(copy);
-        if (index >= 0) this.copies.splice(index, 1);
-        // As a kubelet restarts a failed pod: try again shortly.
-        setTimeout(() => this.reconcile(), 2_000).unref();
-        return undefined;
-      },
-    );
+    copy.running = held
+      .then(() =>
+        copy.cancelled || this.runner.stopping
+          ? undefined
+          : startFunction(this.runner.opts.stack, this.service, {
+              instance,
+              env: this.runner.opts.env(this.service),
+              onAppReady: () => this.runner.emit({ kind: "app-ready", service: this.service, instance, at: Date.now() }),
+            }),
+      )
+      .then(
+        (running) => {
+          if (!running) return undefined;
+          copy.started = running;
+          this.runner.emit({ kind: "sidecar-ready", service: this.service, instance, at: Date.now() });
+          return running;
+        },
+        (err: unknown) => {
+          this.runner.say(`${instance} did not start: ${err instanceof Error ? err.message : String(err)}`);
+          const index = this.copies.indexOf(copy);
+          if (index >= 0) this.copies.splice(index, 1);
+          // As a kubelet restarts a failed pod: try again shortly.
+          setTimeout(() => this.reconcile(), 2_000).unref();
+          return undefined;
+        },
+      );
     return copy;
   }
 
@@ -148,7 +150,7 @@ export class ReplicaRunner {
   hold(service: ServiceName): void {
     const r = this.replicas.get(service);
     if (!r || r.held) return;
-    let release = () => undefined as void;
+    let release: () => void = () => undefined;
     const released = new Promise<void>((resolve) => (release = resolve));
     r.held = { released, release };
   }

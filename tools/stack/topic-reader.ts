@@ -14,8 +14,7 @@ export interface TopicRecord {
   value: unknown;
 }
 
-const client = (brokers: string) =>
-  new Kafka({ clientId: "test-reader", brokers: brokers.split(","), logLevel: logLevel.NOTHING });
+const client = (brokers: string) => new Kafka({ clientId: "test-reader", brokers: brokers.split(","), logLevel: logLevel.NOTHING });
 
 /**
  * Reads a topic from the beginning until `until` holds for what was read, or
@@ -33,10 +32,7 @@ export const readTopicUntil = async (
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${topic}: condition not met in ${timeoutMs} ms; read ${JSON.stringify(records, null, 1)}`)),
-        timeoutMs,
-      );
+      const timer = setTimeout(() => reject(new Error(`${topic}: condition not met in ${timeoutMs} ms; read ${JSON.stringify(records, null, 1)}`)), timeoutMs);
       consumer
         .run({
           eachMessage: async ({ partition, message }) => {

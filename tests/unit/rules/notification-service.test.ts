@@ -47,7 +47,13 @@ const recordingChannel = (failWith?: Error): Channel & { sent: ReminderMessage[]
 const setup = (stored: TaskSnapshot | undefined, channel = recordingChannel()) => {
   const taskApi = new MemoryTaskApi();
   if (stored) taskApi.add(stored);
-  const fakes = { invoker: taskApi.invoker, state: new MemoryState(), publisher: new MemoryPublisher(), clock: () => NOW, service: Service.NotificationService };
+  const fakes = {
+    invoker: taskApi.invoker,
+    state: new MemoryState(),
+    publisher: new MemoryPublisher(),
+    clock: () => NOW,
+    service: Service.NotificationService,
+  };
   return { taskApi, channel, fakes, consumer: onReminderDue({ channels: [channel], tasks: taskApiClient(taskApi.invoker) }) };
 };
 

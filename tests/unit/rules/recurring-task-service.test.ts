@@ -34,7 +34,7 @@ const setup = () => {
 
 describe("recurring-task-service: task.completed", () => {
   it("creates the next occurrence through task-api, due a day later with its reminder moved along, under the series' idempotency key", async () => {
-    const { taskApi, consumer, fakes } = setup();
+    const { consumer, fakes } = setup();
     const task = completed();
     const run = await testConsumer(consumer, { data: { taskId: task.id, userId: task.userId, task }, correlationId: "req-1" }, fakes);
 

@@ -18,12 +18,7 @@ import {
 } from "./model.ts";
 
 const sameRetry = (a: Retry | undefined, b: Retry | undefined): boolean =>
-  a !== undefined &&
-  b !== undefined &&
-  a.policy === b.policy &&
-  a.maxRetries === b.maxRetries &&
-  a.maxInterval === b.maxInterval &&
-  a.duration === b.duration;
+  a !== undefined && b !== undefined && a.policy === b.policy && a.maxRetries === b.maxRetries && a.maxInterval === b.maxInterval && a.duration === b.duration;
 
 /** A scope grant on the component against the catalog's, for the apps the component is scoped to. */
 const checkGrant = (id: string, c: Component, key: string, grants: TopicGrants, add: (line: string) => void): void => {
@@ -68,7 +63,8 @@ export const checkDaprResources = (r: Rendered, context: CheckContext): string[]
     if (c.scopes?.length === 1 && only) {
       for (const m of c.spec?.metadata ?? []) {
         const secret = m.secretKeyRef?.name;
-        if (secret && !secret.startsWith(`${only}-`)) add(`${id}: metadata ${m.name} reads Secret ${secret}; only ${only} uses it, so it reads ${only}'s own (${only}-…)`);
+        if (secret && !secret.startsWith(`${only}-`))
+          add(`${id}: metadata ${m.name} reads Secret ${secret}; only ${only} uses it, so it reads ${only}'s own (${only}-…)`);
       }
     }
     if (c.spec?.type === "pubsub.kafka") {

@@ -28,31 +28,41 @@ export const checkJobs = (r: Rendered): string[] => {
     const env = envOf(container);
     if (annotations["dapr.io/enabled"] !== "true") add(`${id}: dapr.io/enabled must be "true" (it reads through its sidecar)`);
     if (annotations["dapr.io/app-id"] !== DEAD_LETTER_TOOL) {
-      add(`${id}: dapr.io/app-id "${annotations["dapr.io/app-id"] ?? ""}" is not ${DEAD_LETTER_TOOL}, the app the ${PUBSUB} component scopes and grants the dead-letter topics`);
+      add(
+        `${id}: dapr.io/app-id "${annotations["dapr.io/app-id"] ?? ""}" is not ${DEAD_LETTER_TOOL}, the app the ${PUBSUB} component scopes and grants the dead-letter topics`,
+      );
     }
     const config = annotations["dapr.io/config"];
-    if (!config || !r.named(r.of<Configuration>("Configuration", "dapr.io"), config)) add(`${id}: dapr.io/config "${config ?? ""}" names no Dapr Configuration`);
+    if (!config || !r.named(r.of<Configuration>("Configuration", "dapr.io"), config))
+      add(`${id}: dapr.io/config "${config ?? ""}" names no Dapr Configuration`);
     for (const key of Object.keys(annotations).filter((k) => k.startsWith("dapr.io/"))) {
       if (!DAPR_INJECTOR_ANNOTATIONS.has(key)) add(`${id}: annotation ${key} is not one Dapr 1.18.2's sidecar injector reads (it would be ignored)`);
     }
-    if (annotations["dapr.io/app-token-secret"] !== appTokenSecretOf(DEAD_LETTER_TOOL)) add(`${id}: dapr.io/app-token-secret must be ${appTokenSecretOf(DEAD_LETTER_TOOL)}`);
-    if (annotations["dapr.io/api-token-secret"] !== daprApiTokenSecretOf(DEAD_LETTER_TOOL)) add(`${id}: dapr.io/api-token-secret must be ${daprApiTokenSecretOf(DEAD_LETTER_TOOL)}`);
-    if (pod?.restartPolicy !== "Never" || job.spec?.backoffLimit !== 0) add(`${id}: runs once (restartPolicy Never, backoffLimit 0): a failed run is read, not retried unseen`);
+    if (annotations["dapr.io/app-token-secret"] !== appTokenSecretOf(DEAD_LETTER_TOOL))
+      add(`${id}: dapr.io/app-token-secret must be ${appTokenSecretOf(DEAD_LETTER_TOOL)}`);
+    if (annotations["dapr.io/api-token-secret"] !== daprApiTokenSecretOf(DEAD_LETTER_TOOL))
+      add(`${id}: dapr.io/api-token-secret must be ${daprApiTokenSecretOf(DEAD_LETTER_TOOL)}`);
+    if (pod?.restartPolicy !== "Never" || job.spec?.backoffLimit !== 0)
+      add(`${id}: runs once (restartPolicy Never, backoffLimit 0): a failed run is read, not retried unseen`);
     if (pod?.securityContext?.runAsNonRoot !== true) add(`${id}: pod must set runAsNonRoot: true`);
     if (!container) {
       add(`${id}: no container named ${DEAD_LETTER_TOOL}`);
       continue;
     }
-    if (!/^(.+\/)?taskapp\/dead-letter-tool(:[\w.-]+)?$/.test(container.image ?? "")) add(`${id}: image "${container.image ?? ""}" is not taskapp/${DEAD_LETTER_TOOL} (the Dockerfile's FUNCTION=${DEAD_LETTER_TOOL})`);
+    if (!/^(.+\/)?taskapp\/dead-letter-tool(:[\w.-]+)?$/.test(container.image ?? ""))
+      add(`${id}: image "${container.image ?? ""}" is not taskapp/${DEAD_LETTER_TOOL} (the Dockerfile's FUNCTION=${DEAD_LETTER_TOOL})`);
     if (env.get("DLQ_SIDECAR")?.value !== "pod") add(`${id}: DLQ_SIDECAR must be "pod" (it reads through the pod's sidecar and shuts it down when done)`);
-    if (env.get("APP_ID")?.value !== annotations["dapr.io/app-id"]) add(`${id}: APP_ID "${env.get("APP_ID")?.value ?? ""}" differs from dapr.io/app-id (its consumer group, removed around each run)`);
-    if (env.get("APP_PORT")?.value !== annotations["dapr.io/app-port"]) add(`${id}: APP_PORT differs from dapr.io/app-port "${annotations["dapr.io/app-port"] ?? ""}"`);
+    if (env.get("APP_ID")?.value !== annotations["dapr.io/app-id"])
+      add(`${id}: APP_ID "${env.get("APP_ID")?.value ?? ""}" differs from dapr.io/app-id (its consumer group, removed around each run)`);
+    if (env.get("APP_PORT")?.value !== annotations["dapr.io/app-port"])
+      add(`${id}: APP_PORT differs from dapr.io/app-port "${annotations["dapr.io/app-port"] ?? ""}"`);
     for (const [name, secret] of [
       ["APP_API_TOKEN", appTokenSecretOf(DEAD_LETTER_TOOL)],
       ["DAPR_API_TOKEN", daprApiTokenSecretOf(DEAD_LETTER_TOOL)],
     ] as const) {
       const ref = env.get(name)?.valueFrom?.secretKeyRef;
-      if (ref?.name !== secret || ref.key !== DAPR_TOKEN_SECRET_KEY) add(`${id}: env ${name} must come from Secret ${secret}, key ${DAPR_TOKEN_SECRET_KEY} (the one its sidecar reads)`);
+      if (ref?.name !== secret || ref.key !== DAPR_TOKEN_SECRET_KEY)
+        add(`${id}: env ${name} must come from Secret ${secret}, key ${DAPR_TOKEN_SECRET_KEY} (the one its sidecar reads)`);
     }
     for (const e of container.env ?? []) {
       if (SECRET_NAME.test(e.name) && e.value !== undefined) add(`${id}: env ${e.name} is a literal value; take it from a Secret (secretKeyRef)`);
@@ -62,7 +72,8 @@ export const checkJobs = (r: Rendered): string[] => {
     const pubsub = r.named(r.of<Component>("Component", "dapr.io"), PUBSUB);
     if (!pubsub) continue;
     const brokers = metaValue(pubsub, "brokers");
-    if (env.get("KAFKA_BROKERS")?.value !== brokers) add(`${id}: KAFKA_BROKERS "${env.get("KAFKA_BROKERS")?.value ?? ""}" differs from the ${PUBSUB} component's brokers "${brokers ?? ""}"`);
+    if (env.get("KAFKA_BROKERS")?.value !== brokers)
+      add(`${id}: KAFKA_BROKERS "${env.get("KAFKA_BROKERS")?.value ?? ""}" differs from the ${PUBSUB} component's brokers "${brokers ?? ""}"`);
     if (metaValue(pubsub, "authType") === "password") {
       for (const [name, field] of [
         ["KAFKA_SASL_USERNAME", "saslUsername"],
@@ -70,7 +81,8 @@ export const checkJobs = (r: Rendered): string[] => {
       ] as const) {
         const want = pubsub.spec?.metadata?.find((m) => m.name === field)?.secretKeyRef;
         const ref = env.get(name)?.valueFrom?.secretKeyRef;
-        if (!want || ref?.name !== want.name || ref?.key !== want.key) add(`${id}: ${name} must come from the ${PUBSUB} component's Secret (${want?.name ?? "?"}/${want?.key ?? "?"})`);
+        if (!want || ref?.name !== want.name || ref?.key !== want.key)
+          add(`${id}: ${name} must come from the ${PUBSUB} component's Secret (${want?.name ?? "?"}/${want?.key ?? "?"})`);
       }
       for (const [name, key] of [
         ["KAFKA_SASL_MECHANISM", "sasl"],

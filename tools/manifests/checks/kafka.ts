@@ -101,39 +101,56 @@ export const checkKafkaClients = (r: Rendered): string[] => {
   const password = meta("saslPassword")?.secretKeyRef;
   const mechanism = metaValue(pubsub, "saslMechanism") ?? "";
   const sasl = KEDA_SASL_OF[mechanism];
-  if (!sasl) add(`Component/${PUBSUB}: saslMechanism "${mechanism}" is none of ${list(Object.keys(KEDA_SASL_OF))} (Dapr's Kafka component speaks PLAIN for any other value)`);
+  if (!sasl)
+    add(
+      `Component/${PUBSUB}: saslMechanism "${mechanism}" is none of ${list(Object.keys(KEDA_SASL_OF))} (Dapr's Kafka component speaks PLAIN for any other value)`,
+    );
   if (!username || !password) add(`Component/${PUBSUB}: saslUsername and saslPassword must come from a Secret (secretKeyRef)`);
   const tls = metaValue(pubsub, "disableTls") === "true" ? "disable" : "enable";
 
   const settings = r.named(r.core<ConfigMap>("ConfigMap"), KAFKA_AUTH_CONFIGMAP);
   if (!settings) add(`ConfigMap/${KAFKA_AUTH_CONFIGMAP} is missing (sasl and tls for KEDA and lag-dashboard)`);
   else {
-    if (sasl && settings.data?.["sasl"] !== sasl) add(`ConfigMap/${KAFKA_AUTH_CONFIGMAP}: sasl "${settings.data?.["sasl"] ?? ""}", but the ${PUBSUB} component's saslMechanism ${mechanism} is KEDA's "${sasl}"`);
-    if (settings.data?.["tls"] !== tls) add(`ConfigMap/${KAFKA_AUTH_CONFIGMAP}: tls "${settings.data?.["tls"] ?? ""}", but the ${PUBSUB} component's TLS is ${tls === "enable" ? "on" : "off"} ("${tls}")`);
+    if (sasl && settings.data?.["sasl"] !== sasl)
+      add(
+        `ConfigMap/${KAFKA_AUTH_CONFIGMAP}: sasl "${settings.data?.["sasl"] ?? ""}", but the ${PUBSUB} component's saslMechanism ${mechanism} is KEDA's "${sasl}"`,
+      );
+    if (settings.data?.["tls"] !== tls)
+      add(
+        `ConfigMap/${KAFKA_AUTH_CONFIGMAP}: tls "${settings.data?.["tls"] ?? ""}", but the ${PUBSUB} component's TLS is ${tls === "enable" ? "on" : "off"} ("${tls}")`,
+      );
   }
   const fromSettings = (key: string) => ({ name: KAFKA_AUTH_CONFIGMAP, key });
 
   // KEDA: every TriggerAuthentication a trigger uses.
   const authNames = new Set(
-    r.of<ScaledObject>("ScaledObject", "keda.sh").flatMap((s) => (s.spec?.triggers ?? []).map((t) => t.authenticationRef?.name).filter((n): n is string => !!n)),
+    r
+      .of<ScaledObject>("ScaledObject", "keda.sh")
+      .flatMap((s) => (s.spec?.triggers ?? []).map((t) => t.authenticationRef?.name).filter((n): n is string => !!n)),
   );
   for (const auth of r.of<TriggerAuthentication>("TriggerAuthentication", "keda.sh").filter((a) => authNames.has(a.metadata.name))) {
     const id = `TriggerAuthentication/${auth.metadata.name}`;
     const secretParam = (p: string) => auth.spec?.secretTargetRef?.find((x) => x.parameter === p);
     const configParam = (p: string) => auth.spec?.configMapTargetRef?.find((x) => x.parameter === p);
-    if (!sameRef(secretParam("username"), username)) add(`${id}: username from ${refText(secretParam("username"))}, the ${PUBSUB} component's from ${refText(username)}`);
-    if (!sameRef(secretParam("password"), password)) add(`${id}: password from ${refText(secretParam("password"))}, the ${PUBSUB} component's from ${refText(password)}`);
+    if (!sameRef(secretParam("username"), username))
+      add(`${id}: username from ${refText(secretParam("username"))}, the ${PUBSUB} component's from ${refText(username)}`);
+    if (!sameRef(secretParam("password"), password))
+      add(`${id}: password from ${refText(secretParam("password"))}, the ${PUBSUB} component's from ${refText(password)}`);
     for (const p of ["sasl", "tls"]) {
-      if (!sameRef(configParam(p), fromSettings(p))) add(`${id}: ${p} must come from ConfigMap ${KAFKA_AUTH_CONFIGMAP}, key ${p} (it comes from ${refText(configParam(p) ?? secretParam(p))})`);
+      if (!sameRef(configParam(p), fromSettings(p)))
+        add(`${id}: ${p} must come from ConfigMap ${KAFKA_AUTH_CONFIGMAP}, key ${p} (it comes from ${refText(configParam(p) ?? secretParam(p))})`);
     }
   }
 
   // lag-dashboard: the same credentials and settings.
   const secretEnv = (name: string) => env.get(name)?.valueFrom?.secretKeyRef;
   const configEnv = (name: string) => env.get(name)?.valueFrom?.configMapKeyRef;
-  if (!sameRef(secretEnv("KAFKA_SASL_USERNAME"), username)) add(`${did}: KAFKA_SASL_USERNAME from ${refText(secretEnv("KAFKA_SASL_USERNAME"))}, the ${PUBSUB} component's from ${refText(username)}`);
-  if (!sameRef(secretEnv("KAFKA_SASL_PASSWORD"), password)) add(`${did}: KAFKA_SASL_PASSWORD from ${refText(secretEnv("KAFKA_SASL_PASSWORD"))}, the ${PUBSUB} component's from ${refText(password)}`);
-  if (!sameRef(configEnv("KAFKA_SASL_MECHANISM"), fromSettings("sasl"))) add(`${did}: KAFKA_SASL_MECHANISM must come from ConfigMap ${KAFKA_AUTH_CONFIGMAP}, key sasl`);
+  if (!sameRef(secretEnv("KAFKA_SASL_USERNAME"), username))
+    add(`${did}: KAFKA_SASL_USERNAME from ${refText(secretEnv("KAFKA_SASL_USERNAME"))}, the ${PUBSUB} component's from ${refText(username)}`);
+  if (!sameRef(secretEnv("KAFKA_SASL_PASSWORD"), password))
+    add(`${did}: KAFKA_SASL_PASSWORD from ${refText(secretEnv("KAFKA_SASL_PASSWORD"))}, the ${PUBSUB} component's from ${refText(password)}`);
+  if (!sameRef(configEnv("KAFKA_SASL_MECHANISM"), fromSettings("sasl")))
+    add(`${did}: KAFKA_SASL_MECHANISM must come from ConfigMap ${KAFKA_AUTH_CONFIGMAP}, key sasl`);
   if (!sameRef(configEnv("KAFKA_TLS"), fromSettings("tls"))) add(`${did}: KAFKA_TLS must come from ConfigMap ${KAFKA_AUTH_CONFIGMAP}, key tls`);
   return problems;
 };

@@ -56,7 +56,11 @@ export const checkScaledObjects = (r: Rendered): string[] => {
         if (SECRET_NAME.test(key) || key === "username") add(`${tid} metadata ${key} is inline; credentials go in a TriggerAuthentication`);
       }
       if (pubsubAuthenticates && !t.authenticationRef?.name) add(`${tid} has no authenticationRef, but the ${PUBSUB} component authenticates`);
-      if (t.authenticationRef?.name && (t.authenticationRef.kind ?? "TriggerAuthentication") === "TriggerAuthentication" && !triggerAuths.has(t.authenticationRef.name)) {
+      if (
+        t.authenticationRef?.name &&
+        (t.authenticationRef.kind ?? "TriggerAuthentication") === "TriggerAuthentication" &&
+        !triggerAuths.has(t.authenticationRef.name)
+      ) {
         add(`${tid} authenticationRef names no TriggerAuthentication "${t.authenticationRef.name}"`);
       }
       const topic = m["topic"];
@@ -66,7 +70,8 @@ export const checkScaledObjects = (r: Rendered): string[] => {
       }
       topics.push(topic);
       if (!TOPICS.has(topic)) add(`${tid} names topic "${topic}", which is not in allTopics()`);
-      else if (hasKafka && !kafkaTopics.some((k) => (k.spec?.topicName ?? k.metadata.name) === topic)) add(`${tid} names topic "${topic}", which has no KafkaTopic`);
+      else if (hasKafka && !kafkaTopics.some((k) => (k.spec?.topicName ?? k.metadata.name) === topic))
+        add(`${tid} names topic "${topic}", which has no KafkaTopic`);
     });
 
     if ((CONSUMERS as readonly string[]).includes(name)) {

@@ -211,8 +211,7 @@ export class Rendered {
   }
 }
 
-export const sameSet = (a: readonly string[], b: readonly string[]): boolean =>
-  a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+export const sameSet = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
 
 export const list = (items: readonly string[]): string => `[${items.join(", ")}]`;
 
@@ -229,7 +228,6 @@ export const metaValue = (c: Component, name: string): string | undefined => {
 export const NAME_LABEL = "app.kubernetes.io/name";
 
 /** The container of a function's Deployment (named like it). */
-export const containerOf = (d: Deployment): Container | undefined =>
-  d.spec?.template?.spec?.containers?.find((c) => c.name === d.metadata.name);
+export const containerOf = (d: Deployment): Container | undefined => d.spec?.template?.spec?.containers?.find((c) => c.name === d.metadata.name);
 
 export const envOf = (c: Container | undefined): Map<string, EnvVar> => new Map((c?.env ?? []).map((e) => [e.name, e]));

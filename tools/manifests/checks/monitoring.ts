@@ -70,7 +70,9 @@ export const ruleProblems = (r: Rendered, exported: Readonly<Record<Exporter, Re
       for (const metric of new Set(rule.expr?.match(METRIC) ?? [])) {
         const exporters = EXPORTERS.filter((e) => exported[e].has(metric));
         if (!exporters.some((e) => running.has(e))) {
-          problems.push(`${RULES_CONFIGMAP}: rule ${name} reads ${metric}, which ${exporters.length === 0 ? "no exporter serves" : `only ${list(exporters)} serve${exporters.length === 1 ? "s" : ""}, not run or not scraped here`}`);
+          problems.push(
+            `${RULES_CONFIGMAP}: rule ${name} reads ${metric}, which ${exporters.length === 0 ? "no exporter serves" : `only ${list(exporters)} serve${exporters.length === 1 ? "s" : ""}, not run or not scraped here`}`,
+          );
         }
       }
     }
@@ -111,7 +113,7 @@ export const runningExporters = (r: Rendered): { running: Set<Exporter>; problem
   const scrape = r.named(r.core<ConfigMap>("ConfigMap"), SCRAPE_CONFIGMAP);
   const text = scrape?.data?.["prometheus-scrape.yaml"];
   if (!text) problems.push(`ConfigMap/${SCRAPE_CONFIGMAP}: no prometheus-scrape.yaml`);
-  const jobs = ((text ? (parse(text) as { scrape_configs?: ScrapeJob[] }) : {}).scrape_configs ?? []);
+  const jobs = (text ? (parse(text) as { scrape_configs?: ScrapeJob[] }) : {}).scrape_configs ?? [];
   const scraped = (exporter: Exporter): boolean => {
     const { job, port } = SCRAPE_JOBS[exporter];
     return jobs.some((j) => j.job_name === job && keptPort(j) === port);
@@ -136,7 +138,8 @@ export const runningExporters = (r: Rendered): { running: Set<Exporter>; problem
       problems.push(`${SCRAPE_CONFIGMAP}: no scrape job ${SCRAPE_JOBS[exporter].job} keeping port ${SCRAPE_JOBS[exporter].port} (${exporter})`);
       continue;
     }
-    if (monitors.length > 0 && !monitored(exporter)) problems.push(`Prometheus Operator: no PodMonitor or ServiceMonitor endpoint on port ${SCRAPE_JOBS[exporter].port} (${exporter})`);
+    if (monitors.length > 0 && !monitored(exporter))
+      problems.push(`Prometheus Operator: no PodMonitor or ServiceMonitor endpoint on port ${SCRAPE_JOBS[exporter].port} (${exporter})`);
     running.add(exporter);
   }
   for (const m of monitors) {
@@ -173,8 +176,10 @@ export const panelSources = (
 export const panelSourceProblems = (sources: readonly MetricSource[], overlay: string): string[] =>
   sources
     .filter((s) => s.sources.length === 0)
-    .map((s) => `${overlay}: panel "${s.panel}" reads ${s.metric}, which ${s.exporters.length === 0 ? "no exporter serves" : `only ${list(s.exporters)} serve${s.exporters.length === 1 ? "s" : ""}, not run or not scraped here`}`);
-
+    .map(
+      (s) =>
+        `${overlay}: panel "${s.panel}" reads ${s.metric}, which ${s.exporters.length === 0 ? "no exporter serves" : `only ${list(s.exporters)} serve${s.exporters.length === 1 ? "s" : ""}, not run or not scraped here`}`,
+    );
 
 /**
  * The panel → metric → exporter table (docs/operations.md holds it, the manifests test prints it):
@@ -188,8 +193,7 @@ export const panelTable = (byOverlay: Readonly<Record<string, readonly MetricSou
     `| panel | metric | exported by | ${overlays.map((o) => `source in ${o}`).join(" | ")} |`,
     `| --- | --- | --- | ${overlays.map(() => "---").join(" | ")} |`,
     ...first.map(
-      (row, i) =>
-        `| ${row.panel} | \`${row.metric}\` | ${cell(row.exporters)} | ${overlays.map((o) => cell(byOverlay[o]?.[i]?.sources ?? [])).join(" | ")} |`,
+      (row, i) => `| ${row.panel} | \`${row.metric}\` | ${cell(row.exporters)} | ${overlays.map((o) => cell(byOverlay[o]?.[i]?.sources ?? [])).join(" | ")} |`,
     ),
   ].join("\n");
 };

@@ -25,7 +25,10 @@ const peerOf = (peer: NetworkPolicyPeer): Peer => {
   if (labelsEqual(pods.matchLabels, PROMETHEUS_POD) && !pods.matchExpressions && namespaces && !namespaces.matchLabels && !namespaces.matchExpressions) {
     return { kind: "prometheus" };
   }
-  if (labelsEqual(pods.matchLabels, INGRESS_CONTROLLER.pod) && labelsEqual(namespaces?.matchLabels, { "kubernetes.io/metadata.name": INGRESS_CONTROLLER.namespace })) {
+  if (
+    labelsEqual(pods.matchLabels, INGRESS_CONTROLLER.pod) &&
+    labelsEqual(namespaces?.matchLabels, { "kubernetes.io/metadata.name": INGRESS_CONTROLLER.namespace })
+  ) {
     return { kind: "ingress-controller" };
   }
   // Pods of this namespace by app name.
@@ -53,8 +56,7 @@ const allowedPorts = (service: ServiceName, peer: Peer, context: CheckContext): 
   }
 };
 
-const describe = (peer: Peer): string =>
-  peer.kind === "apps" ? `pods ${list(peer.apps)}` : peer.kind === "other" ? peer.text : peer.kind;
+const describe = (peer: Peer): string => (peer.kind === "apps" ? `pods ${list(peer.apps)}` : peer.kind === "other" ? peer.text : peer.kind);
 
 export const checkNetworkPolicies = (r: Rendered, context: CheckContext): string[] => {
   const problems: string[] = [];
@@ -95,7 +97,9 @@ export const checkNetworkPolicies = (r: Rendered, context: CheckContext): string
       if (!has("ingress-controller", "public")) add(`NetworkPolicy for ${service}: the Ingress controller must reach port public`);
       const callers = [...(reached.get("apps") ?? [])].filter((x) => x.startsWith("app:")).map((x) => x.slice(4));
       if (!has("apps", "dapr-internal") || !sameSet(callers, context.taskApiCallers)) {
-        add(`NetworkPolicy for ${service}: daprd's internal port must admit exactly the sidecars of ${list(context.taskApiCallers)} (it admits ${list(callers)})`);
+        add(
+          `NetworkPolicy for ${service}: daprd's internal port must admit exactly the sidecars of ${list(context.taskApiCallers)} (it admits ${list(callers)})`,
+        );
       }
     }
   }

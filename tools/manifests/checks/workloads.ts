@@ -142,7 +142,8 @@ export const checkWorkloads = (r: Rendered, context: CheckContext): string[] => 
       }
       // One Dockerfile builds every image: --build-arg FUNCTION=<name> -t taskapp/<name>.
       const image = container.image ?? "";
-      if (!new RegExp(`^(.+/)?taskapp/${service}(:[\\w.-]+)?$`).test(image)) add(`${id}: image "${image}" is not taskapp/${service} (the Dockerfile's FUNCTION=${service})`);
+      if (!new RegExp(`^(.+/)?taskapp/${service}(:[\\w.-]+)?$`).test(image))
+        add(`${id}: image "${image}" is not taskapp/${service} (the Dockerfile's FUNCTION=${service})`);
     }
 
     // KEDA owns a consumer's replica count; the others are always on.
@@ -196,7 +197,8 @@ const checkRbac = (r: Rendered, context: CheckContext): string[] => {
     const role = b.roleRef?.kind === "Role" ? r.named(roles, b.roleRef.name ?? "") : undefined;
     if (!role) problems.push(`RoleBinding/${b.metadata.name}: roleRef names no Role of the namespace`);
     for (const s of b.subjects ?? []) {
-      if (s.kind !== "ServiceAccount") problems.push(`RoleBinding/${b.metadata.name}: binds ${s.kind ?? ""}/${s.name ?? ""}; only the functions' service accounts`);
+      if (s.kind !== "ServiceAccount")
+        problems.push(`RoleBinding/${b.metadata.name}: binds ${s.kind ?? ""}/${s.name ?? ""}; only the functions' service accounts`);
       else if (role) grantedTo.set(s.name ?? "", [...(grantedTo.get(s.name ?? "") ?? []), role]);
     }
   }
@@ -222,7 +224,10 @@ const checkRbac = (r: Rendered, context: CheckContext): string[] => {
     for (const read of KUBE_API_READS[service] ?? []) {
       const covered = (grantedTo.get(service) ?? []).some((role) =>
         (role.rules ?? []).some(
-          (rule) => (rule.apiGroups ?? []).includes(read.group) && (rule.resources ?? []).includes(read.resource) && READ_VERBS.every((v) => (rule.verbs ?? []).includes(v)),
+          (rule) =>
+            (rule.apiGroups ?? []).includes(read.group) &&
+            (rule.resources ?? []).includes(read.resource) &&
+            READ_VERBS.every((v) => (rule.verbs ?? []).includes(v)),
         ),
       );
       if (!covered) problems.push(`ServiceAccount/${service}: may not get, list and watch ${read.group}/${read.resource}, which it reads`);

@@ -62,10 +62,20 @@ const consumerDown = (plan: LoadPlan) => {
   };
 };
 
-export const runLoad = async (session: LoadSession, plan: LoadPlan): Promise<LoadReport> => {
+export const runLoad = async (session: LoadSession, plan: LoadPlan): Promise<LoadReport> => (await runLoadWith(session, plan)).report;
+
+/** A load run's report, with the traffic it drove and its users' prefix, for a fault run to check further. */
+export interface LoadRun {
+  report: LoadReport;
+  traffic: TaskTraffic;
+  userPrefix: string;
+  reader: EffectReader;
+}
+
+export const runLoadWith = async (session: LoadSession, plan: LoadPlan): Promise<LoadRun> => {
   const log = plan.log ?? (() => undefined);
   const userPrefix = `load-${randomUUID().slice(0, 8)}`;
-  const traffic = new TaskTraffic(session.api, await session.users(userPrefix, plan.users));
+  const traffic = new TaskTraffic(() => session.api, await session.users(userPrefix, plan.users));
   const drive = (durationS: number, onTick?: (t: number) => void): Promise<DriveResult> =>
     plan.mode === "open"
       ? openLoop(traffic, { rate: rateOf(plan), durationS, maxInFlight: plan.maxInFlight, ...(onTick ? { onTick } : {}) })
@@ -150,7 +160,7 @@ export const runLoad = async (session: LoadSession, plan: LoadPlan): Promise<Loa
   notes.push(`effects settled ${reconciliation.settledS.toFixed(1)} s after the last reminder came due`);
   notes.push(...reconciliation.mismatches.map((m) => `mismatch ${m}`));
 
-  return {
+  const report: LoadReport = {
     scenario: plan.scenario,
     mode: plan.mode,
     startedAt: new Date(loadEnded - result.elapsedS * 1000).toISOString(),
@@ -189,6 +199,7 @@ export const runLoad = async (session: LoadSession, plan: LoadPlan): Promise<Loa
     },
     notes,
   };
+  return { report, traffic, userPrefix, reader };
 };
 
 const countBy = <T>(items: T[], key: (item: T) => string): Record<string, number> => {

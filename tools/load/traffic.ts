@@ -87,11 +87,16 @@ export class TaskTraffic {
   measuring = false;
   inFlight = 0;
 
+  /** task-api's base URL, asked for each write (a fault run may move the load to another copy). */
+  private readonly api: () => string;
+
   constructor(
-    private readonly api: string,
+    api: string | (() => string),
     private readonly tokens: ReadonlyMap<string, string>,
     private readonly timeoutMs = 30_000,
-  ) {}
+  ) {
+    this.api = typeof api === "string" ? () => api : api;
+  }
 
   private get users(): string[] {
     return [...this.tokens.keys()];
@@ -174,7 +179,7 @@ export class TaskTraffic {
     let retryAfter: string | null = null;
     this.inFlight++;
     try {
-      const res = await httpCall(this.api, method, path, {
+      const res = await httpCall(this.api(), method, path, {
         headers: { authorization: `Bearer ${this.tokens.get(user)}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         timeoutMs: this.timeoutMs,

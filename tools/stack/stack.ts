@@ -50,7 +50,18 @@ export interface StackInfo {
   configFile: string;
 }
 
+/** A process of the stack that a fault run can stop and start again (same ports, same data). */
+export interface Restartable {
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  /** The running process's id; undefined while stopped. */
+  readonly pid: number | undefined;
+}
+
 export interface Stack extends StackInfo {
+  /** The broker this stack started (undefined with KAFKA_BROKERS). */
+  kafka: Restartable | undefined;
+  scheduler: Restartable;
   stop(): Promise<void>;
 }
 
@@ -100,29 +111,41 @@ export const startStack = async (opts: StackOptions): Promise<Stack> => {
   };
 
   try {
-    const kafkaStart = kafka
-      ? startKafka({
-          java: kafka.java,
-          classpath: kafka.classpath,
-          dir: join(opts.dataDir, "kafka"),
-          logFile: join(logDir, "kafka.log"),
-          pidDir,
-          port: ports.kafka,
-          controllerPort: ports.kafkaController,
-        }).then(({ brokers, process }) => {
-          started.push(asStoppable(process));
-          return brokers;
+    const kafkaProcess = kafka
+      ? restartable("kafka", async () =>
+          (
+            await startKafka({
+              java: kafka.java,
+              classpath: kafka.classpath,
+              dir: join(opts.dataDir, "kafka"),
+              logFile: join(logDir, "kafka.log"),
+              pidDir,
+              port: ports.kafka,
+              controllerPort: ports.kafkaController,
+            })
+          ).process,
+        )
+      : undefined;
+    const kafkaStart = kafkaProcess
+      ? kafkaProcess.start().then(() => {
+          started.push(kafkaProcess);
+          return `127.0.0.1:${ports.kafka}`;
         })
       : Promise.resolve(externalBrokers!);
-    const schedulerStart = startScheduler({
-      binary: dapr.scheduler,
-      dataDir: join(opts.dataDir, "scheduler"),
-      logFile: join(logDir, "scheduler.log"),
-      pidDir,
-      port: ports.scheduler,
-    }).then(({ address, process }) => {
-      started.push(asStoppable(process));
-      return address;
+    const scheduler = restartable("scheduler", async () =>
+      (
+        await startScheduler({
+          binary: dapr.scheduler,
+          dataDir: join(opts.dataDir, "scheduler"),
+          logFile: join(logDir, "scheduler.log"),
+          pidDir,
+          port: ports.scheduler,
+        })
+      ).process,
+    );
+    const schedulerStart = scheduler.start().then(() => {
+      started.push(scheduler);
+      return `127.0.0.1:${ports.scheduler}`;
     });
     const cosmosStart = startCosmos({ port: ports.cosmos, logFile: join(logDir, "cosmos.log"), pidDir }).then((cosmos) => {
       started.push({ name: "cosmos", stop: cosmos.stop });
@@ -155,6 +178,8 @@ export const startStack = async (opts: StackOptions): Promise<Stack> => {
       daprOrigin: dapr.origin,
       resourcesPath,
       configFile,
+      kafka: kafkaProcess,
+      scheduler,
       stop,
     };
   } catch (err) {
@@ -163,7 +188,24 @@ export const startStack = async (opts: StackOptions): Promise<Stack> => {
   }
 };
 
-const asStoppable = (p: ManagedProcess) => ({ name: p.name, stop: () => p.stop() });
+/** A process started by `launch`, stopped and started again on demand (stop is a no-op while stopped). */
+const restartable = (name: string, launch: () => Promise<ManagedProcess>): Restartable & { name: string } => {
+  let current: ManagedProcess | undefined;
+  return {
+    name,
+    get pid() {
+      return current?.pid;
+    },
+    async start() {
+      if (!current) current = await launch();
+    },
+    async stop() {
+      const running = current;
+      current = undefined;
+      await running?.stop();
+    },
+  };
+};
 
 /**
  * A sidecar for `appId` on the running stack; its log goes to <data>/logs/daprd-<instance>.log

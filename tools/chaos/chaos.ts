@@ -56,10 +56,14 @@ export interface ChaosReport {
   effects: Record<ChaosEffectKind, Tally>;
   /** POSTs a receiver saw again with an Idempotency-Key it had already had (the documented exception). */
   receiverRepeats: number;
+  /** Tasks whose events on task-events are not in the order of their writes (per partition, by event time). */
+  outOfOrderTasks: number;
   /** Copies of one event id on a topic beyond the first (at-least-once publishing; consumers de-duplicate by id). */
   republishedCopies: number;
   writes: {
     acknowledged: number;
+    /** Writes acknowledged while the fault was on. */
+    acknowledgedDuringFault: number;
     /** Answers during the fault window that were not acknowledgements, by status ("network": no answer). */
     refusedDuringFaultByStatus: Record<string, number>;
     refusedWithoutRetryAfter: number;
@@ -111,6 +115,22 @@ const topicTally = (tasks: readonly LoadTask[], records: { value: unknown }[], t
   return { tally: t, copies };
 };
 
+/** Tasks whose events a partition holds out of the order of their writes (each carries the task's updatedAt; a consumer reads a partition in order). */
+const outOfOrder = (records: { partition: number; offset: string; value: unknown }[]): number => {
+  const sorted = [...records].sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
+  const last = new Map<string, number>();
+  const bad = new Set<string>();
+  for (const r of sorted) {
+    const e = r.value as Partial<CloudEventEnvelope>;
+    const updatedAt = (e?.data as { task?: { updatedAt?: unknown } } | undefined)?.task?.updatedAt;
+    if (typeof e?.subject !== "string" || typeof updatedAt !== "string") continue;
+    const at = Date.parse(updatedAt);
+    if (at < (last.get(e.subject) ?? 0)) bad.add(e.subject);
+    last.set(e.subject, Math.max(at, last.get(e.subject) ?? 0));
+  }
+  return bad.size;
+};
+
 const countBy = <T>(items: T[], key: (item: T) => string): Record<string, number> => {
   const counts: Record<string, number> = {};
   for (const item of items) counts[key(item)] = (counts[key(item)] ?? 0) + 1;
@@ -150,6 +170,7 @@ export const runChaos = async (plan: ChaosPlan): Promise<ChaosReport> => {
       warmupS: plan.warmupS,
       users: plan.users,
       log,
+      ...(fault.burst ? { rateAt: (t: number) => (t >= windowStart - 2 && t < windowStart + 1 ? plan.rate * 3 : plan.rate) } : {}),
       onTick: (t) => {
         if (loadStartedAt === 0) {
           loadStartedAt = Date.now() - t * 1000;
@@ -241,9 +262,11 @@ export const runChaos = async (plan: ChaosPlan): Promise<ChaosReport> => {
       window: { startS: windowStart, endS: faultEndS, steps },
       effects: { ...report.effects, taskEvents: events.tally, reminderDueEvents: due.tally },
       receiverRepeats,
+      outOfOrderTasks: outOfOrder(taskEvents),
       republishedCopies: events.copies + due.copies,
       writes: {
         acknowledged: report.writes.acknowledged,
+        acknowledgedDuringFault: inWindow.length - notAcked.length,
         refusedDuringFaultByStatus: countBy(notAcked, (w) => (w.status === 0 ? "network" : String(w.status))),
         refusedWithoutRetryAfter: notAcked.filter((w) => (w.status === 503 || w.status === 429) && !w.retryAfter).length,
         serverErrors: measured.filter((w) => w.status >= 500 && w.status !== 503).length,

@@ -39,6 +39,8 @@ export interface Fault {
   description: string;
   /** Environment of the functions for this run, besides the load's. */
   env?(name: string): Record<string, string>;
+  /** The load triples for the two seconds before the fault and the first after it (a burst to fall into). */
+  burst?: boolean;
   /** Once the stack is up, before the functions start. */
   prepare?(stack: Stack): Promise<void>;
   /** Once the functions run, before the load starts. */
@@ -130,7 +132,8 @@ const cosmos = (): Fault => {
 /** task-api's app SIGKILLed under load and started again at once (its sidecar stays), under the same outbox owner name, as a pod restarted by its kubelet. */
 const taskApiKill = (): Fault => ({
   name: "task-api-kill",
-  description: "task-api's process SIGKILLed under load (writes in flight, outbox entries pending), started again at once under the same name",
+  description: "task-api's process SIGKILLed mid-burst (3× the rate: writes in flight, outbox entries pending), started again at once under the same name",
+  burst: true,
   env: (name): Record<string, string> => (name === Service.TaskApi ? { OUTBOX_OWNER: "task-api-0" } : {}),
   steps: [
     {
@@ -154,22 +157,29 @@ const taskApiTakeover = (opts: FaultOptions): Fault => {
   const lease = String(opts.outboxLeaseMs ?? 30_000);
   return {
     name: "task-api-takeover",
-    description: `two task-api copies; the one taking the load is SIGKILLed with its sidecar and not restarted: the other takes its outboxes over once their lease (${Number(lease) / 1000} s) runs out`,
+    description: `two task-api copies; the sidecar of the one taking the load is SIGKILLed mid-burst (its relay fails, its outbox fills), then the app itself, and neither restarts: the other copy takes the outboxes over once their lease (${Number(lease) / 1000} s) runs out`,
+    burst: true,
     env: (name): Record<string, string> => (name === Service.TaskApi ? { OUTBOX_OWNER: "task-api-a", OUTBOX_LEASE_MS: lease } : {}),
     async ready(session) {
       await session.startReplica(Service.TaskApi, "task-api-b", { OUTBOX_OWNER: "task-api-b", OUTBOX_LEASE_MS: lease });
     },
     steps: [
       {
+        // Its relay fails from here on: the writes it still acknowledges leave their effects pending in its outbox.
         at: 0,
-        what: "SIGKILL task-api-a with its sidecar; the load goes to task-api-b",
+        what: "SIGKILL task-api-a's sidecar",
+        run: (session) => session.functions.get(Service.TaskApi)!.sidecar.process.stop("SIGKILL", 0),
+      },
+      {
+        at: 0.25,
+        what: "SIGKILL task-api-a; the load goes to task-api-b",
         async run(session) {
           const dead = session.functions.get(Service.TaskApi)!;
           const survivor = session.replicas.get("task-api-b")!;
           session.functions.set(Service.TaskApi, survivor);
           session.replicas.delete("task-api-b");
           session.replicas.set("task-api-a (dead)", dead);
-          await kill(dead, "pod");
+          await kill(dead, "app");
         },
       },
     ],

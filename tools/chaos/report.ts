@@ -26,6 +26,7 @@ export const formatChaosReport = (r: ChaosReport): string => {
     ["fault", `${r.fault}: ${r.description}`],
     ["load", `${r.rate} writes/s for ${r.durationS} s; fault window ${r.window.startS.toFixed(0)}–${r.window.endS.toFixed(1)} s; ${r.writes.acknowledged} writes acknowledged`],
     ["steps", r.window.steps.map((s) => `t=${s.atS.toFixed(1)} s ${s.what} (${s.tookS.toFixed(1)} s)${s.error ? ` FAILED: ${s.error}` : ""}`).join("; ") || "none"],
+    ["writes acknowledged during the fault", String(r.writes.acknowledgedDuringFault)],
     ["writes refused during the fault", `${counts(r.writes.refusedDuringFaultByStatus)}${r.writes.refusedWithoutRetryAfter ? `; ${r.writes.refusedWithoutRetryAfter} without Retry-After` : ""}`],
     ["server errors (5xx but 503), whole run", String(r.writes.serverErrors)],
     ["time to recover: writes", seconds(r.writesRecoveredS)],
@@ -37,6 +38,7 @@ export const formatChaosReport = (r: ChaosReport): string => {
     ],
     ["receiver repeats with a known Idempotency-Key", String(r.receiverRepeats)],
     ["republished copies of an event id", String(r.republishedCopies)],
+    ["tasks with task-events out of order", String(r.outOfOrderTasks)],
   ];
   const rssRows = Object.entries(r.rss)
     .sort(([a], [b]) => a.localeCompare(b))

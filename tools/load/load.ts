@@ -25,6 +25,8 @@ export interface LoadPlan {
   users: number;
   /** Open loop: writes outstanding at most before the driver holds back (a shortfall it reports). */
   maxInFlight: number;
+  /** Open loop: the rate at each second of the measured window, instead of the scenario's. */
+  rateAt?: (tS: number) => number;
   /** Called about every 2 ms of the measured window with the seconds since it began. */
   onTick?: (tS: number, session: LoadSession) => void;
   log?: (line: string) => void;
@@ -78,7 +80,7 @@ export const runLoadWith = async (session: LoadSession, plan: LoadPlan): Promise
   const traffic = new TaskTraffic(() => session.api, await session.users(userPrefix, plan.users));
   const drive = (durationS: number, onTick?: (t: number) => void): Promise<DriveResult> =>
     plan.mode === "open"
-      ? openLoop(traffic, { rate: rateOf(plan), durationS, maxInFlight: plan.maxInFlight, ...(onTick ? { onTick } : {}) })
+      ? openLoop(traffic, { rate: plan.rateAt ?? rateOf(plan), durationS, maxInFlight: plan.maxInFlight, ...(onTick ? { onTick } : {}) })
       : closedLoop(traffic, { clients: plan.clients, durationS });
 
   if (plan.warmupS > 0) {

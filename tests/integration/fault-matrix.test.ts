@@ -8,10 +8,11 @@
  * Idempotency-Key it already had.
  */
 import { describe, expect, it } from "vitest";
+import { Service } from "../../shared/catalog/names.ts";
 import { runChaos, totals, type ChaosReport } from "../../tools/chaos/chaos.ts";
 import type { FaultName } from "../../tools/chaos/faults.ts";
 
-const run = (fault: FaultName, durationS = 18, extra: { outboxLeaseMs?: number } = {}) =>
+const run = (fault: FaultName, durationS = 18, extra: { outboxLeaseMs?: number; env?: Record<string, Record<string, string>> } = {}) =>
   runChaos({
     fault,
     rate: 10,
@@ -45,18 +46,21 @@ describe("fault matrix: every acknowledged write accounted for", () => {
     expect(r.receiverRepeats).toBe(0);
   }, 120_000);
 
-  it("state-store: claims refused for the window; reminders still sent once", async () => {
-    const r = await run("state-store", 24);
+  it("state-store: claims refused for the window; reminders wait for the store, not dead-lettered, and are sent once", async () => {
+    // An 8 s outage against 2 delivery attempts stands for the CLI's 30 s against 8: a store out of
+    // reach must not spend an event's attempts, however long it lasts within Dapr's retry window.
+    const r = await run("state-store", 24, { env: { [Service.NotificationService]: { DELIVERY_MAX_ATTEMPTS: "2" } } });
     expectAccountedFor(r);
     expect(r.effects.reminders.expected).toBeGreaterThan(0);
     expect(r.receiverRepeats).toBe(0);
   }, 150_000);
 
   it("cosmos: writes refused 503 with Retry-After while it is out, never a 500 or an acknowledged write lost; the audit trail catches up", async () => {
-    const r = await run("cosmos");
+    // 6 s out against 2 delivery attempts stands for the CLI's 30 s against 8: audit-service waits for its store.
+    const r = await run("cosmos", 18, { env: { [Service.AuditService]: { DELIVERY_MAX_ATTEMPTS: "2" } } });
     expectAccountedFor(r);
     expect(Object.keys(r.writes.refusedDuringFaultByStatus)).toEqual(["503"]);
-  }, 120_000);
+  }, 180_000);
 
   it("task-api-kill: SIGKILLed mid-burst and restarted; what it acknowledged is published", async () => {
     const r = await run("task-api-kill");

@@ -28,6 +28,8 @@ export interface ChaosPlan extends FaultOptions {
   users: number;
   /** Names the stack's data directory (`.data/<name>`). */
   name: string;
+  /** Environment per function on top of the fault's (a test scales a bound down with its window). */
+  env?: Readonly<Record<string, Record<string, string>>>;
   /** RSS sampling period (every process of the stack). */
   rssIntervalMs: number;
   log?: (line: string) => void;
@@ -143,7 +145,7 @@ export const runChaos = async (plan: ChaosPlan): Promise<ChaosReport> => {
   const session = await LoadSession.start({
     name: plan.name,
     log,
-    ...(fault.env ? { env: (name: string) => fault.env!(name) } : {}),
+    env: (name: string) => ({ ...fault.env?.(name), ...plan.env?.[name] }),
     ...(fault.prepare ? { prepare: (stack) => fault.prepare!(stack) } : {}),
   });
   const rss = new RssSampler(liveProcesses, plan.rssIntervalMs);

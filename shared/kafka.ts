@@ -2,7 +2,7 @@
  * The one Kafka admin client of the project: offsets, groups and topic metadata for lag-dashboard,
  * the dead-letter tool, the stack runner, the load and bench tools and the tests. It never
  * produces or consumes records: events go through Dapr (only tests read records directly, with
- * shared/testing/kafka.ts).
+ * tools/stack/topic-reader.ts). Its only writes touch the dead-letter tool's own consumer groups.
  *
  * It reaches the brokers with the same cluster and credentials as the functions' pub/sub
  * component. In clusters the settings come from the objects KEDA's TriggerAuthentication reads too

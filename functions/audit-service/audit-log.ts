@@ -7,13 +7,20 @@
  */
 import type { Database } from "@azure/cosmos";
 import { AUDIT_CONTAINER, AUDIT_ORDER_FIELD, auditOrderOf } from "../../shared/catalog/audit.ts";
-import { BulkItems, openContainer } from "../../shared/cosmos.ts";
 import type { AuditEntry } from "../../shared/catalog/audit.ts";
+import { BulkItems, cosmosStatusOf, isCosmosUnavailable, openContainer } from "../../shared/cosmos.ts";
+import { busy } from "../../shared/host/errors.ts";
 
 export interface AuditLog {
   /** Adds the entry; false when an entry with its id was already there (a redelivery). */
   append(entry: AuditEntry): Promise<boolean>;
 }
+
+/** Unavailable by the store's own account, or no answer with a status at all (connection refused, reset, timed out), or a 5xx. */
+const storeOutOfReach = (err: unknown): boolean => {
+  const status = cosmosStatusOf(err);
+  return isCosmosUnavailable(err) || status === undefined || status >= 500;
+};
 
 export class CosmosAuditLog implements AuditLog {
   private constructor(private readonly items: BulkItems) {}
@@ -24,8 +31,17 @@ export class CosmosAuditLog implements AuditLog {
   }
 
   async append(entry: AuditEntry): Promise<boolean> {
-    // 409: an entry with this id is in the task's partition already. Other failures throw: the host retries.
-    const { status } = await this.items.create({ ...entry, [AUDIT_ORDER_FIELD]: auditOrderOf(entry) }, entry.taskId);
+    // 409: an entry with this id is in the task's partition already.
+    let status: number;
+    try {
+      ({ status } = await this.items.create({ ...entry, [AUDIT_ORDER_FIELD]: auditOrderOf(entry) }, entry.taskId));
+    } catch (err) {
+      // The store out of reach, stalled, throttled or failing on its side: the event waits for it
+      // without spending delivery attempts (an outage must not dead-letter the trail). A refusal
+      // of this entry itself (another 4xx) is retried as a failure, and dead-lettered in the end.
+      if (storeOutOfReach(err)) throw busy(`the audit store is out of reach: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw err;
+    }
     return status !== 409;
   }
 }

@@ -23,7 +23,8 @@ export default async function setup(project: TestProject) {
   const started = Date.now();
   const stack = await startStack({ dataDir, ports: "free", fresh: true, log: (l) => console.log(`[stack] ${l}`) });
   console.log(`[stack] ready in ${((Date.now() - started) / 1000).toFixed(1)} s; logs in ${stack.logDir}`);
-  const { stop, ...info } = stack;
+  // Plain data only: the restartable broker and scheduler stay with the stack that runs them.
+  const { stop, kafka: _kafka, scheduler: _scheduler, ...info } = stack;
   project.provide("stack", info);
   return async () => {
     await stop();

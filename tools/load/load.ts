@@ -27,6 +27,8 @@ export interface LoadPlan {
   users: number;
   /** Open loop: writes outstanding at most before the driver holds back (a shortfall it reports). */
   maxInFlight: number;
+  /** Open loop: the rate at each second of the measured window, instead of the scenario's. */
+  rateAt?: (tS: number) => number;
   /** Called about every 2 ms of the measured window with the seconds since it began. */
   onTick?: (tS: number, session: LoadSession) => void;
   log?: (line: string) => void;
@@ -44,8 +46,7 @@ export const DEFAULT_PLAN: LoadPlan = {
 };
 
 /** The rate at second `t`: steady, or a burst at 3× for the first fifth then ½×. */
-const rateOf = (plan: LoadPlan) => (t: number) =>
-  plan.scenario === "burst" ? (t < plan.durationS / 5 ? plan.rate * 3 : plan.rate / 2) : plan.rate;
+const rateOf = (plan: LoadPlan) => (t: number) => (plan.scenario === "burst" ? (t < plan.durationS / 5 ? plan.rate * 3 : plan.rate / 2) : plan.rate);
 
 /** Stops audit-service and notification-service for the middle third of the run (scaled to zero), then starts them. */
 const consumerDown = (plan: LoadPlan) => {
@@ -64,13 +65,23 @@ const consumerDown = (plan: LoadPlan) => {
   };
 };
 
-export const runLoad = async (session: LoadSession, plan: LoadPlan): Promise<LoadReport> => {
+export const runLoad = async (session: LoadSession, plan: LoadPlan): Promise<LoadReport> => (await runLoadWith(session, plan)).report;
+
+/** A load run's report, with the traffic it drove and its users' prefix, for a fault run to check further. */
+export interface LoadRun {
+  report: LoadReport;
+  traffic: TaskTraffic;
+  userPrefix: string;
+  reader: EffectReader;
+}
+
+export const runLoadWith = async (session: LoadSession, plan: LoadPlan): Promise<LoadRun> => {
   const log = plan.log ?? (() => undefined);
   const userPrefix = `load-${randomUUID().slice(0, 8)}`;
-  const traffic = new TaskTraffic(session.api, await session.users(userPrefix, plan.users));
+  const traffic = new TaskTraffic(() => session.api, await session.users(userPrefix, plan.users));
   const drive = (durationS: number, onTick?: (t: number) => void): Promise<DriveResult> =>
     plan.mode === "open"
-      ? openLoop(traffic, { rate: rateOf(plan), durationS, maxInFlight: plan.maxInFlight, ...(onTick ? { onTick } : {}) })
+      ? openLoop(traffic, { rate: plan.rateAt ?? rateOf(plan), durationS, maxInFlight: plan.maxInFlight, ...(onTick ? { onTick } : {}) })
       : closedLoop(traffic, { clients: plan.clients, durationS });
 
   if (plan.warmupS > 0) {
@@ -152,7 +163,7 @@ export const runLoad = async (session: LoadSession, plan: LoadPlan): Promise<Loa
   notes.push(`effects settled ${reconciliation.settledS.toFixed(1)} s after the last reminder came due`);
   notes.push(...reconciliation.mismatches.map((m) => `mismatch ${m}`));
 
-  return {
+  const report: LoadReport = {
     scenario: plan.scenario,
     mode: plan.mode,
     startedAt: new Date(loadEnded - result.elapsedS * 1000).toISOString(),
@@ -191,6 +202,7 @@ export const runLoad = async (session: LoadSession, plan: LoadPlan): Promise<Loa
     },
     notes,
   };
+  return { report, traffic, userPrefix, reader };
 };
 
 const countBy = <T>(items: T[], key: (item: T) => string): Record<string, number> => {

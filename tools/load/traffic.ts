@@ -56,7 +56,10 @@ const httpCall = (
 ): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> =>
   new Promise((resolve, reject) => {
     const url = new URL(path, base);
-    const headers: Record<string, string | number> = { ...opts.headers, ...(opts.body !== undefined ? { "content-length": Buffer.byteLength(opts.body) } : {}) };
+    const headers: Record<string, string | number> = {
+      ...opts.headers,
+      ...(opts.body !== undefined ? { "content-length": Buffer.byteLength(opts.body) } : {}),
+    };
     const req = request({ host: url.hostname, port: url.port, method, path: url.pathname + url.search, headers, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
@@ -88,11 +91,16 @@ export class TaskTraffic {
   measuring = false;
   inFlight = 0;
 
+  /** task-api's base URL, asked for each write (a fault run may move the load to another copy). */
+  private readonly api: () => string;
+
   constructor(
-    private readonly api: string,
+    api: string | (() => string),
     private readonly tokens: ReadonlyMap<string, string>,
     private readonly timeoutMs = 30_000,
-  ) {}
+  ) {
+    this.api = typeof api === "string" ? () => api : api;
+  }
 
   private get users(): string[] {
     return [...this.tokens.keys()];
@@ -143,10 +151,17 @@ export class TaskTraffic {
 
   private async update(task: LoadTask): Promise<WriteRecord> {
     // Always a real change: an update that changes nothing is answered 200 and publishes nothing.
-    const { record } = await this.send("update", task.user, "PATCH", routePath(TaskApiRoute.Task, { id: task.id }), {
-      description: `revision ${randomUUID()}`,
-      progress: Math.floor(Math.random() * 101),
-    }, task.id);
+    const { record } = await this.send(
+      "update",
+      task.user,
+      "PATCH",
+      routePath(TaskApiRoute.Task, { id: task.id }),
+      {
+        description: `revision ${randomUUID()}`,
+        progress: Math.floor(Math.random() * 101),
+      },
+      task.id,
+    );
     if (record.status === 200) task.updates++;
     else if (record.status === 0) task.uncertain++;
     return record;
@@ -175,7 +190,7 @@ export class TaskTraffic {
     let retryAfter: string | null = null;
     this.inFlight++;
     try {
-      const res = await httpCall(this.api, method, path, {
+      const res = await httpCall(this.api(), method, path, {
         headers: { authorization: `Bearer ${this.tokens.get(user)}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         timeoutMs: this.timeoutMs,

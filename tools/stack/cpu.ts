@@ -81,3 +81,72 @@ export class CpuMeter {
     return byName;
   }
 }
+
+/** One process's resident memory over a run: first, highest and last sample, and the growth from first to last. */
+export interface RssSeries {
+  samples: number;
+  firstMiB: number;
+  maxMiB: number;
+  lastMiB: number;
+  growthMiB: number;
+  /** Growth between the mean of the second quarter and the mean of the last quarter of the samples, per minute. */
+  lateGrowthMiBPerMin: number;
+}
+
+/**
+ * RSS of every live process of the stack, sampled every `intervalMs` (a process
+ * restarted meanwhile starts a new series under its pid), for soak runs.
+ */
+export class RssSampler {
+  private readonly series = new Map<string, { name: string; points: { at: number; bytes: number }[] }>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly processes: () => { name: string; pid: number }[],
+    private readonly intervalMs = 5_000,
+  ) {}
+
+  start(): void {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), this.intervalMs);
+  }
+
+  sample(): void {
+    const at = Date.now();
+    for (const { name, pid } of this.processes()) {
+      const bytes = rssBytesOf(pid);
+      if (bytes === undefined) continue;
+      const key = `${name}#${pid}`;
+      const s = this.series.get(key) ?? { name, points: [] };
+      s.points.push({ at, bytes });
+      this.series.set(key, s);
+    }
+  }
+
+  /** Stops sampling; the series per process (named `name`, or `name#pid` for the later lives of a restarted one). */
+  stop(): Record<string, RssSeries> {
+    if (this.timer) clearInterval(this.timer);
+    this.sample();
+    const mib = (b: number) => b / 1024 / 1024;
+    const mean = (points: { bytes: number }[]) => points.reduce((s, p) => s + p.bytes, 0) / Math.max(1, points.length);
+    const out: Record<string, RssSeries> = {};
+    for (const [key, { name, points }] of this.series) {
+      if (points.length === 0) continue;
+      const quarter = Math.max(1, Math.floor(points.length / 4));
+      const second = points.slice(quarter, 2 * quarter);
+      const lastQ = points.slice(points.length - quarter);
+      const minutes = (mid(lastQ) - mid(second)) / 60_000;
+      out[out[name] ? key : name] = {
+        samples: points.length,
+        firstMiB: mib(points[0]!.bytes),
+        maxMiB: mib(Math.max(...points.map((p) => p.bytes))),
+        lastMiB: mib(points[points.length - 1]!.bytes),
+        growthMiB: mib(points[points.length - 1]!.bytes - points[0]!.bytes),
+        lateGrowthMiBPerMin: second.length > 0 && minutes > 0 ? mib(mean(lastQ) - mean(second)) / minutes : 0,
+      };
+    }
+    return out;
+  }
+}
+
+const mid = (points: { at: number }[]): number => (points.length ? (points[0]!.at + points[points.length - 1]!.at) / 2 : 0);

@@ -62,7 +62,18 @@ export interface StackInfo {
   zipkin?: { url: string; spansUrl: string };
 }
 
+/** A process of the stack that a fault run can stop and start again (same ports, same data). */
+export interface Restartable {
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  /** The running process's id; undefined while stopped. */
+  readonly pid: number | undefined;
+}
+
 export interface Stack extends StackInfo {
+  /** The broker this stack started (undefined with KAFKA_BROKERS). */
+  kafka: Restartable | undefined;
+  scheduler: Restartable;
   stop(): Promise<void>;
 }
 
@@ -94,9 +105,7 @@ export const startStack = async (opts: StackOptions): Promise<Stack> => {
 
   const externalBrokers = process.env["KAFKA_BROKERS"];
   const ports: StackPorts =
-    opts.ports === "dev"
-      ? devPorts()
-      : { kafka: await freePort(), kafkaController: await freePort(), scheduler: await freePort(), cosmos: await freePort() };
+    opts.ports === "dev" ? devPorts() : { kafka: await freePort(), kafkaController: await freePort(), scheduler: await freePort(), cosmos: await freePort() };
   if (opts.ports === "dev") {
     if (!externalBrokers) {
       await assertPortFree(ports.kafka, "Kafka", "Stop what holds it, or set KAFKA_BROKERS to use that broker.");
@@ -115,29 +124,45 @@ export const startStack = async (opts: StackOptions): Promise<Stack> => {
   };
 
   try {
-    const kafkaStart = kafka
-      ? startKafka({
-          java: kafka.java,
-          classpath: kafka.classpath,
-          dir: join(opts.dataDir, "kafka"),
-          logFile: join(logDir, "kafka.log"),
-          pidDir,
-          port: ports.kafka,
-          controllerPort: ports.kafkaController,
-        }).then(({ brokers, process }) => {
-          started.push(asStoppable(process));
-          return brokers;
+    const kafkaProcess = kafka
+      ? restartable(
+          "kafka",
+          async () =>
+            (
+              await startKafka({
+                java: kafka.java,
+                classpath: kafka.classpath,
+                dir: join(opts.dataDir, "kafka"),
+                logFile: join(logDir, "kafka.log"),
+                pidDir,
+                port: ports.kafka,
+                controllerPort: ports.kafkaController,
+              })
+            ).process,
+        )
+      : undefined;
+    const kafkaStart = kafkaProcess
+      ? kafkaProcess.start().then(() => {
+          started.push(kafkaProcess);
+          return `127.0.0.1:${ports.kafka}`;
         })
       : Promise.resolve(externalBrokers!);
-    const schedulerStart = startScheduler({
-      binary: dapr.scheduler,
-      dataDir: join(opts.dataDir, "scheduler"),
-      logFile: join(logDir, "scheduler.log"),
-      pidDir,
-      port: ports.scheduler,
-    }).then(({ address, process }) => {
-      started.push(asStoppable(process));
-      return address;
+    const scheduler = restartable(
+      "scheduler",
+      async () =>
+        (
+          await startScheduler({
+            binary: dapr.scheduler,
+            dataDir: join(opts.dataDir, "scheduler"),
+            logFile: join(logDir, "scheduler.log"),
+            pidDir,
+            port: ports.scheduler,
+          })
+        ).process,
+    );
+    const schedulerStart = scheduler.start().then(() => {
+      started.push(scheduler);
+      return `127.0.0.1:${ports.scheduler}`;
     });
     const cosmosStart = startCosmos({ port: ports.cosmos, logFile: join(logDir, "cosmos.log"), pidDir }).then((cosmos) => {
       started.push({ name: "cosmos", stop: cosmos.stop });
@@ -156,11 +181,15 @@ export const startStack = async (opts: StackOptions): Promise<Stack> => {
 
     const stateDir = join(opts.dataDir, "state");
     mkdirSync(stateDir, { recursive: true });
-    const { resourcesPath, configFile } = renderDaprResources(join(opts.dataDir, "dapr"), {
-      KAFKA_BROKERS: kafkaBrokers,
-      STATE_DB: join(stateDir, "state.db"),
-      NAME_RESOLUTION_DB: join(stateDir, "name-resolution.db"),
-    }, { zipkinSpansUrl: zipkin?.spansUrl });
+    const { resourcesPath, configFile } = renderDaprResources(
+      join(opts.dataDir, "dapr"),
+      {
+        KAFKA_BROKERS: kafkaBrokers,
+        STATE_DB: join(stateDir, "state.db"),
+        NAME_RESOLUTION_DB: join(stateDir, "name-resolution.db"),
+      },
+      { zipkinSpansUrl: zipkin?.spansUrl },
+    );
 
     return {
       dataDir: opts.dataDir,
@@ -177,6 +206,8 @@ export const startStack = async (opts: StackOptions): Promise<Stack> => {
       resourcesPath,
       configFile,
       ...(zipkin ? { zipkin: { url: zipkin.url, spansUrl: zipkin.spansUrl } } : {}),
+      kafka: kafkaProcess,
+      scheduler,
       stop,
     };
   } catch (err) {
@@ -185,7 +216,24 @@ export const startStack = async (opts: StackOptions): Promise<Stack> => {
   }
 };
 
-const asStoppable = (p: ManagedProcess) => ({ name: p.name, stop: () => p.stop() });
+/** A process started by `launch`, stopped and started again on demand (stop is a no-op while stopped). */
+const restartable = (name: string, launch: () => Promise<ManagedProcess>): Restartable & { name: string } => {
+  let current: ManagedProcess | undefined;
+  return {
+    name,
+    get pid() {
+      return current?.pid;
+    },
+    async start() {
+      if (!current) current = await launch();
+    },
+    async stop() {
+      const running = current;
+      current = undefined;
+      await running?.stop();
+    },
+  };
+};
 
 /**
  * A sidecar for `appId` on the running stack; its log goes to <data>/logs/daprd-<instance>.log

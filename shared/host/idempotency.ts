@@ -9,7 +9,7 @@
  * de-duplicate the rare crash-during-send case.
  */
 import { STATE_STORE } from "../catalog/names.ts";
-import { DependencyBusy } from "./errors.ts";
+import { busy, DependencyBusy } from "./errors.ts";
 import { callSidecar, type SidecarAddress } from "./sidecar.ts";
 
 /** Runs `effect` unless it already ran for `key`; true if it ran now. */
@@ -68,9 +68,13 @@ export const createOnce =
   (state: StateClient, leaseMs = 15_000, now: () => number = Date.now): Once =>
   async (key, effect) => {
     const lease = (): ClaimValue => ({ status: "pending", until: now() + leaseMs });
-    if (!(await state.tryWrite(key, lease()))) {
-      const current = await state.read(key);
-      if (!current) throw new Error(`claim of ${key} failed and the key is absent: state store error`);
+    // A store out of reach (the sidecar cannot reach it, or it refuses every write) holds the
+    // effect back like a busy dependency: retried without spending delivery attempts, so an
+    // outage does not dead-letter the effects that were waiting for it.
+    const outOfReach = (err: unknown) => busy(`the state store is out of reach: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    if (!(await state.tryWrite(key, lease()).catch((err: unknown) => Promise.reject(outOfReach(err))))) {
+      const current = await state.read(key).catch((err: unknown) => Promise.reject(outOfReach(err)));
+      if (!current) throw busy(`the state store refused the claim of ${key} and does not hold it: state store error (out of reach or not writable)`);
       if (current.value.status === "done") return false;
       if (current.value.until > now()) throw new ClaimBusy(`${key} is being handled by another delivery`);
       if (!(await state.tryWrite(key, lease(), current.etag))) throw new ClaimBusy(`${key} was taken over by another delivery`);

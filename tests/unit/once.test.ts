@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { DependencyBusy } from "../../shared/host/errors.ts";
 import { ClaimBusy, createOnce } from "../../shared/host/idempotency.ts";
 import { MemoryState } from "../../shared/testing/memory-state.ts";
 
@@ -40,9 +41,32 @@ describe("once: an effect per key across redeliveries", () => {
     expect(state.entries.get("k")!.value.status).toBe("done");
   });
 
-  it("reports a store failure (claim refused, nothing there) as an error, not as a duplicate", async () => {
+  it("reports a store failure (claim refused, nothing there) as the store busy, not as a duplicate: the delivery waits without spending attempts", async () => {
     const broken = new MemoryState();
     broken.tryWrite = async () => false;
-    await expect(createOnce(broken)("k", async () => undefined)).rejects.toThrow(/state store error/);
+    let ran = false;
+    const claim = createOnce(broken)("k", async () => {
+      ran = true;
+    });
+    await expect(claim).rejects.toBeInstanceOf(DependencyBusy);
+    await expect(claim).rejects.toThrow(/state store error/);
+    expect(ran).toBe(false);
+  });
+
+  it("reports a store it cannot reach as busy, and runs nothing", async () => {
+    const unreachable = new MemoryState();
+    unreachable.tryWrite = async () => Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:3500"));
+    const unreadable = new MemoryState();
+    unreadable.tryWrite = async () => false;
+    unreadable.read = async () => Promise.reject(new Error("state read k: HTTP 500 ERR_STATE_GET"));
+    for (const state of [unreachable, unreadable]) {
+      let ran = false;
+      await expect(
+        createOnce(state)("k", async () => {
+          ran = true;
+        }),
+      ).rejects.toBeInstanceOf(DependencyBusy);
+      expect(ran).toBe(false);
+    }
   });
 });

@@ -104,12 +104,13 @@ const topicTally = (tasks: readonly LoadTask[], records: { value: unknown }[], t
     const key = `${e.subject} ${e.type}`;
     ids.set(key, (ids.get(key) ?? new Set()).add(e.id));
   }
-  const t: Tally = { expected: 0, found: 0, lost: 0, duplicated: 0 };
+  const t: Tally = { expected: 0, upTo: 0, found: 0, lost: 0, duplicated: 0 };
   for (const task of tasks) {
     for (const { type, expected } of types) {
       const [want, uncertain] = expected(task);
       const found = ids.get(`${task.id} ${type}`)?.size ?? 0;
       t.expected += want;
+      t.upTo += want + uncertain;
       t.found += found;
       t.lost += Math.max(0, want - found);
       t.duplicated += Math.max(0, found - want - uncertain);

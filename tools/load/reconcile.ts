@@ -14,6 +14,8 @@ import type { LoadTask } from "./traffic.ts";
 
 export interface Tally {
   expected: number;
+  /** The most that may be found without a duplicate: `expected` plus what a write without an answer, or a completion racing a reminder, allows. */
+  upTo: number;
   found: number;
   lost: number;
   duplicated: number;
@@ -39,9 +41,10 @@ interface Expectation {
 }
 
 const tally = (expectations: Expectation[]): Tally => {
-  const t: Tally = { expected: 0, found: 0, lost: 0, duplicated: 0 };
+  const t: Tally = { expected: 0, upTo: 0, found: 0, lost: 0, duplicated: 0 };
   for (const e of expectations) {
     t.expected += e.expected;
+    t.upTo += e.expected + e.uncertain;
     t.found += e.found;
     t.lost += Math.max(0, e.expected - e.found);
     t.duplicated += Math.max(0, e.found - e.expected - e.uncertain);

@@ -71,7 +71,7 @@ export const formatReport = (r: LoadReport): string => {
     ]),
     ...EFFECT_KINDS.map((k): [string, string] => {
       const e = r.effects[k];
-      return [`${k}: lost / duplicated`, `${e.lost} / ${e.duplicated} (expected ${e.expected}, found ${e.found})`];
+      return [`${k}: lost / duplicated`, `${e.lost} / ${e.duplicated} (expected ${e.expected}${e.upTo > e.expected ? ` to ${e.upTo}` : ""}, found ${e.found})`];
     }),
     ["tasks no acknowledged write explains", String(r.unexplainedTasks)],
     [

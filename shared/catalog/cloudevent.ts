@@ -61,6 +61,19 @@ export interface CloudEvent<TData> {
   data: TData;
 }
 
+/** The delivered event an envelope carries, with its data as the definition's schema read it. */
+export const cloudEventOf = <TData>(ce: CloudEventEnvelope, data: TData): CloudEvent<TData> => ({
+  id: ce.id,
+  source: ce.source,
+  type: ce.type,
+  subject: ce.subject,
+  time: ce.time,
+  correlationId: ce.correlationid ?? ce.id,
+  causationId: ce.causationid,
+  writeSeq: ce.writeseq ?? 0,
+  data,
+});
+
 export interface EnvelopeInput<E extends EventDef> {
   event: E;
   data: EventData<E>;

@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { CloudEventEnvelope, type CloudEvent } from "../catalog/cloudevent.ts";
+import { CloudEventEnvelope, cloudEventOf, type CloudEvent } from "../catalog/cloudevent.ts";
 import type { DeadLetterKind } from "../catalog/dead-letter.ts";
 import type { Logger } from "../logger.ts";
 import { inTrace, parseTraceparent, startSpan, type TraceContext } from "../trace.ts";
@@ -103,17 +103,7 @@ export class Dispatcher {
           this.attempts.forget(key);
           return dead(await this.deadLetter(topic, raw, "invalid-data", issuesOf(data.error), attempt, log));
         }
-        const event: CloudEvent<unknown> = {
-          id: ce.id,
-          source: ce.source,
-          type: ce.type,
-          subject: ce.subject,
-          time: ce.time,
-          correlationId: ce.correlationid ?? ce.id,
-          causationId: ce.causationid,
-          writeSeq: ce.writeseq ?? 0,
-          data: data.data,
-        };
+        const event: CloudEvent<unknown> = cloudEventOf(ce, data.data);
         await consumer.handle(event, handlerContext(this.fn.name, event, this.deps.publisher, this.countedOnce(ce.type), log));
       }
       this.attempts.forget(key);

@@ -14,7 +14,7 @@
  * with it (tests/unit/host.test.ts). The real-stack tests show the same rules end to end.
  */
 import { randomUUID } from "node:crypto";
-import { envelope, type CloudEvent, type CloudEventEnvelope, type EventData, type EventDef } from "../catalog/cloudevent.ts";
+import { cloudEventOf, envelope, type CloudEvent, type CloudEventEnvelope, type EventData, type EventDef } from "../catalog/cloudevent.ts";
 import { type Consumer, handlerContext } from "../host/define.ts";
 import { DependencyBusy, PermanentError } from "../host/errors.ts";
 import { createOnce } from "../host/idempotency.ts";
@@ -88,17 +88,7 @@ export const testConsumer = async <E extends EventDef>(consumer: Consumer<E>, in
     ...(input.causationId ? { causationId: input.causationId } : {}),
     ...(input.writeSeq !== undefined ? { writeSeq: input.writeSeq } : {}),
   });
-  const event: CloudEvent<EventData<E>> = {
-    id: sent.id,
-    source: sent.source,
-    type: sent.type,
-    subject: sent.subject,
-    time: sent.time,
-    correlationId: sent.correlationid ?? sent.id,
-    causationId: sent.causationid,
-    writeSeq: sent.writeseq ?? 0,
-    data: consumer.event.schema.parse(sent.data) as EventData<E>,
-  };
+  const event: CloudEvent<EventData<E>> = cloudEventOf(sent, consumer.event.schema.parse(sent.data) as EventData<E>);
   const publishedBefore = publisher.published.length;
   const invokedBefore = fakes.invoker?.calls.length ?? 0;
   const once = createOnce(state, 15_000, () => clock().getTime());

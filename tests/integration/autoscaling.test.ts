@@ -12,7 +12,8 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Fastify from "fastify";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
+import { launchChromium } from "../../tools/stack/browser.ts";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
 import { mintToken } from "../../functions/task-api/auth.ts";
@@ -24,7 +25,6 @@ import type { ReplicaEvent } from "../../tools/stack/replicas.ts";
 
 const stack = inject("stack");
 const secret = `${randomUUID()}${randomUUID()}`;
-const chromiumPath = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
 const artifacts = join(stack.dataDir, "artifacts");
 
 // ---------------------------------------------------------------- reminders land here
@@ -211,18 +211,7 @@ describe("KEDA scaling the consumers on a local control plane", () => {
 
   it("drains the backlog while copies start and stop: every reminder sent once, nothing left, then back to zero with the processes gone", async () => {
     mkdirSync(artifacts, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
     await page.goto(`http://127.0.0.1:${dashboard.publicPort}/`);
 

@@ -3,9 +3,10 @@
  * rises on the page while the consumer is stopped and falls after it starts.
  * Screenshots are kept as test artifacts in <test data>/artifacts/.
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium } from "../../tools/stack/browser.ts";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { mintToken } from "../../functions/task-api/auth.ts";
 import { z } from "zod";
@@ -20,7 +21,6 @@ import { waitUntil } from "../../tools/stack/process.ts";
 
 const stack = inject("stack");
 const secret = `${crypto.randomUUID()}${crypto.randomUUID()}`;
-const chromiumPath = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
 const artifacts = join(stack.dataDir, "artifacts");
 
 let dashboard: RunningFunction;
@@ -30,26 +30,12 @@ let browser: Browser;
 let page: Page;
 
 beforeAll(async () => {
-  if (!existsSync(chromiumPath)) {
-    throw new Error(`${chromiumPath} not found: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`);
-  }
   mkdirSync(artifacts, { recursive: true });
   [dashboard, taskApi] = await Promise.all([
     startFunction(stack, Service.LagDashboard),
     startFunction(stack, Service.TaskApi, { env: { AUTH_JWT_SECRET: secret } }),
   ]);
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
 });
 
